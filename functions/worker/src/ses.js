@@ -1,0 +1,141 @@
+// SES v2 SendEmail over its REST API, signed with aws4fetch (SigV4, service `ses`).
+import { sesEndpoint } from "./config.js";
+import { asList } from "./validate.js";
+
+export const SEND_EMAIL_PATH = "/v2/email/outbound-emails";
+/** The tag that carries the message `id` into SES events (bounces, complaints, deliveries). */
+export const MESSAGE_ID_TAG = "message_id";
+/** A slow SES call is abandoned and retried; well under the consumer's wall-clock limit. */
+export const SES_TIMEOUT_MS = 10_000;
+
+// SES v2 returns these with a 4xx status, yet they clear by themselves: retry them.
+// https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors
+const TRANSIENT_CODES = new Set([
+  "TooManyRequestsException",
+  "Throttling",
+  "ThrottlingException",
+  "LimitExceededException",
+  "RequestTimeout",
+  "RequestTimeoutException",
+]);
+const TAG_VALUE = /^[A-Za-z0-9_.@-]{1,256}$/;
+
+/**
+ * The outcome of one send, never thrown: `sent`, `transient` (retry later) or
+ * `permanent` (retrying cannot help: the message goes to the DLQ with the reason).
+ *
+ * @typedef {{ kind: "sent", sesMessageId: string }
+ *   | { kind: "transient" | "permanent", errorClass: string, reason: string, status: number | null }} SendOutcome
+ */
+
+/** @returns {Promise<SendOutcome>} */
+export async function sendEmail(client, env, message) {
+  const url = `${sesEndpoint(env)}${SEND_EMAIL_PATH}`;
+  const body = JSON.stringify(await sendEmailRequest(env, message));
+  let response;
+  try {
+    response = await client.fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body,
+      signal: AbortSignal.timeout(SES_TIMEOUT_MS),
+    });
+  } catch (error) {
+    // No answer: the mail may or may not have left. Retrying risks a duplicate, dropping
+    // risks a loss; at-least-once is the documented contract.
+    return { kind: "transient", errorClass: error?.name ?? "NetworkError", reason: `network error: ${error?.message ?? error}`, status: null };
+  }
+  const text = await response.text();
+  if (response.ok) {
+    return { kind: "sent", sesMessageId: parseJson(text)?.MessageId ?? "" };
+  }
+  return classifyError(response.status, response.headers, text);
+}
+
+/**
+ * The SES v2 SendEmail body for one contract message.
+ * SES v2 SendEmail has no idempotency token, so the message `id` travels as an EmailTag
+ * (traceable in SES events) and the consumer's one-by-one ack is the duplicate guard.
+ */
+export async function sendEmailRequest(env, message) {
+  const destination = { ToAddresses: asList(message.to) };
+  if (message.cc !== undefined) destination.CcAddresses = asList(message.cc);
+  if (message.bcc !== undefined) destination.BccAddresses = asList(message.bcc);
+
+  const simpleBody = {};
+  if (message.text !== undefined) simpleBody.Text = { Data: message.text, Charset: "UTF-8" };
+  if (message.html !== undefined) simpleBody.Html = { Data: message.html, Charset: "UTF-8" };
+  const simple = { Subject: { Data: message.subject, Charset: "UTF-8" }, Body: simpleBody };
+  if (message.headers !== undefined) {
+    simple.Headers = Object.entries(message.headers).map(([Name, Value]) => ({ Name, Value }));
+  }
+
+  const tags = Object.entries(message.tags ?? {})
+    .filter(([name]) => name !== MESSAGE_ID_TAG)
+    .map(([Name, Value]) => ({ Name, Value }));
+  tags.push({ Name: MESSAGE_ID_TAG, Value: await messageIdTagValue(message.id) });
+
+  const request = {
+    FromEmailAddress: message.from ?? env.EMAIL_DEFAULT_FROM,
+    Destination: destination,
+    Content: { Simple: simple },
+    EmailTags: tags,
+    ConfigurationSetName: env.EMAIL_CONFIGURATION_SET,
+  };
+  if (message.reply_to !== undefined) request.ReplyToAddresses = asList(message.reply_to);
+  return request;
+}
+
+/**
+ * SES tag values allow only letters, digits and `_ - . @`; the contract's `id` allows any
+ * printable ASCII. An id outside the tag alphabet is tagged by its SHA-256 (`sha256-<hex>`),
+ * which the logs also carry, so the two can still be joined.
+ */
+export async function messageIdTagValue(id) {
+  if (TAG_VALUE.test(id)) return id;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(id));
+  const hex = [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `sha256-${hex.slice(0, 48)}`;
+}
+
+/**
+ * Transient: 429, 5xx, 408 and the throttling codes. Permanent: every other 4xx
+ * (MessageRejected, MailFromDomainNotVerifiedException, BadRequestException,
+ * NotFoundException, AccountSuspendedException, SendingPausedException, AccessDenied...):
+ * SES will give the same answer next time, so the message goes to the DLQ with the reason
+ * and can be redriven once the cause is fixed.
+ *
+ * @returns {SendOutcome}
+ */
+export function classifyError(status, headers, text) {
+  const { code, message } = parseSesError(headers, text);
+  const errorClass = code || `HTTP${status}`;
+  const reason = `SES ${status} ${errorClass}${message ? `: ${message}` : ""}`.slice(0, 1000);
+  const transient = status === 429 || status === 408 || status >= 500 || TRANSIENT_CODES.has(code);
+  return { kind: transient ? "transient" : "permanent", errorClass, reason, status };
+}
+
+// REST-JSON errors name their type in `x-amzn-ErrorType` ("Code:uri") or `__type`
+// ("ns#Code"); some front ends answer in XML (<Code>, <Message>).
+function parseSesError(headers, text) {
+  const json = parseJson(text);
+  const raw =
+    headers.get("x-amzn-ErrorType") ??
+    json?.__type ??
+    json?.code ??
+    json?.Code ??
+    json?.Error?.Code ??
+    text.match(/<Code>([^<]*)<\/Code>/)?.[1] ??
+    "";
+  const code = raw.split(":")[0].split("#").pop().trim();
+  const message = json?.message ?? json?.Message ?? json?.Error?.Message ?? text.match(/<Message>([^<]*)<\/Message>/)?.[1] ?? "";
+  return { code, message: String(message) };
+}
+
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
