@@ -1,0 +1,229 @@
+"""SQS → SES v2 sender with partial batch responses, idempotency and a reasoned DLQ.
+
+Each record ends one of three ways:
+- sent (or already sent: idempotency keyed on the body's `id`, not the SQS messageId,
+  so a producer's retry with the same id sends once);
+- transient failure (throttling, 5xx, network, idempotency record in progress): reported
+  in `batchItemFailures`, SQS redelivers it and redrives it to the DLQ after
+  maxReceiveCount;
+- rejected (invalid body or a permanent SES error): copied to the DLQ with
+  `error_class` / `error_reason` attributes and acknowledged, so it is neither retried
+  in a loop nor lost; if that copy fails, it becomes a batch item failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyItemAlreadyExistsError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from botocore.config import Config as BotoConfig
+
+from .config import SenderConfig
+from .errors import InvalidMessageError, PermanentSendError, TransientSendError
+from .message import Email, build_send_email_request, parse_message
+from .schema import load_schema
+from .ses_errors import classify
+
+__all__ = ["handler"]
+
+# A producer may retry for a day (e.g. a nightly job re-run); past that the record
+# expires through the table's TTL on `expiration`.
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+# SQS message attribute values are capped with the body at the queue's message size;
+# a reason longer than this says nothing more.
+_MAX_REASON_CHARS = 1000
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@")
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "serverless-mail-sender"))
+
+CONFIG = SenderConfig.from_env()
+SCHEMA = load_schema()
+
+_session = boto3.session.Session()
+# SQS redelivery is the retry: one botocore retry absorbs a blip without stacking
+# backoff inside a Lambda invocation. The pool matches the worker count so threads
+# never wait for a connection.
+_boto_config = BotoConfig(
+    retries={"mode": "standard", "max_attempts": 2},
+    connect_timeout=3,
+    read_timeout=10,
+    max_pool_connections=CONFIG.concurrency,
+)
+_ses = _session.client("sesv2", config=_boto_config)
+_sqs = _session.client("sqs", config=_boto_config)
+_executor = ThreadPoolExecutor(max_workers=CONFIG.concurrency, thread_name_prefix="send")
+
+
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
+    # Powertools returns the stored result of a completed id transparently; this hook
+    # only runs on that path, so it is where a duplicate becomes visible in the logs.
+    return {**response, "duplicate": True} if isinstance(response, dict) else response
+
+
+_idempotency_config = IdempotencyConfig(
+    event_key_jmespath="id",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    response_hook=_mark_duplicate,
+)
+_persistence = DynamoDBPersistenceLayer(
+    table_name=CONFIG.idempotency_table,
+    key_attr="id",
+    expiry_attr="expiration",
+    boto3_client=_session.client("dynamodb", config=_boto_config),
+)
+
+
+class ConcurrentBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, running the record handler on a thread pool.
+
+    The stock processor calls the handler record after record; sends are I/O bound, so
+    a batch of 10 would take 10 SES round trips. Only `process` changes: each record
+    still goes through `_process_record`, whose success/failure bookkeeping appends to
+    lists (atomic under the GIL), so the partial response is exactly Powertools'.
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        # Returning every record as a failure is a valid partial response; raising
+        # instead would only add a Lambda error on top of the same redelivery.
+        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._executor = executor
+
+    def process(self) -> list[tuple]:
+        return list(self._executor.map(self._process_record, self.records))
+
+
+_processor = ConcurrentBatchProcessor(_executor)
+
+
+@idempotent_function(
+    data_keyword_argument="message", config=_idempotency_config, persistence_store=_persistence
+)
+def _send_once(message: dict[str, Any]) -> dict[str, Any]:
+    # Raising on any failure makes Powertools delete the in-progress record: a
+    # transient failure is never stored as done, and a permanent one leaves no record
+    # that would hide a corrected resend of the same id.
+    request = build_send_email_request(
+        message, default_from=CONFIG.default_from, configuration_set=CONFIG.configuration_set
+    )
+    try:
+        response = _ses.send_email(**request)
+    except Exception as exc:
+        failure = classify(exc)
+        error = PermanentSendError if failure.kind == "permanent" else TransientSendError
+        raise error(failure.error_class, failure.reason) from exc
+    return {"ses_message_id": response["MessageId"]}
+
+
+def _record_handler(record: SQSRecord) -> str:
+    try:
+        email = parse_message(record.body, SCHEMA, CONFIG.domain)
+    except InvalidMessageError as exc:
+        return _dead_letter(record, None, exc.error_class, exc.reason)
+    log = {
+        "message_id": email.id,
+        "sqs_message_id": record.message_id,
+        "recipient_count": email.recipient_count,
+    }
+    try:
+        result = _send_once(message=email.fields)
+    except PermanentSendError as exc:
+        return _dead_letter(record, email, exc.error_class, exc.reason)
+    except TransientSendError as exc:
+        logger.warning(
+            "send failed, SQS will redeliver",
+            extra={
+                **log,
+                "outcome": "retry",
+                "error_class": exc.error_class,
+                "error_reason": _redact(exc.reason),
+            },
+        )
+        raise
+    except (IdempotencyAlreadyInProgressError, IdempotencyItemAlreadyExistsError):
+        # Another invocation (or a batch-mate with the same id) is sending it right now;
+        # if that one fails, this redelivery is the retry.
+        logger.info(
+            "same id in progress elsewhere, SQS will redeliver", extra={**log, "outcome": "retry"}
+        )
+        raise
+    outcome = "duplicate" if result.get("duplicate") else "sent"
+    logger.info(
+        "email sent" if outcome == "sent" else "email already sent for this id",
+        extra={
+            **log,
+            "outcome": outcome,
+            "ses_message_id": result.get("ses_message_id"),
+            "recipient_domains": email.recipient_domains,
+        },
+    )
+    return outcome
+
+
+def _dead_letter(record: SQSRecord, email: Email | None, error_class: str, reason: str) -> str:
+    """Copy the original body to the DLQ with its reason, then let the record be acked."""
+    reason = reason[:_MAX_REASON_CHARS]
+    log = {
+        "message_id": email.id if email else None,
+        "sqs_message_id": record.message_id,
+        "error_class": error_class,
+        "error_reason": _redact(reason),
+    }
+    attributes = {
+        "error_class": {"DataType": "String", "StringValue": error_class},
+        "error_reason": {"DataType": "String", "StringValue": reason or error_class},
+        "source_message_id": {"DataType": "String", "StringValue": record.message_id},
+    }
+    if email is not None:
+        attributes["email_id"] = {"DataType": "String", "StringValue": email.id}
+    try:
+        _sqs.send_message(
+            QueueUrl=CONFIG.dead_letter_queue_url,
+            MessageBody=record.body,
+            MessageAttributes=attributes,
+        )
+    except Exception:
+        # Not acked: SQS redelivers it and, at worst, its redrive policy moves it to the
+        # same DLQ without the attributes; the reason is still in this log line.
+        logger.exception(
+            "could not dead-letter a rejected message", extra={**log, "outcome": "retry"}
+        )
+        raise
+    logger.warning("email rejected, moved to the DLQ", extra={**log, "outcome": "dead_lettered"})
+    return "dead_lettered"
+
+
+def _redact(text: str) -> str:
+    # SES error messages may quote addresses ("Email address not verified a@b.c").
+    return _ADDRESS.sub("***@", text)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point for the SQS event source (with `ReportBatchItemFailures`)."""
+    _idempotency_config.register_lambda_context(context)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=_record_handler, processor=_processor, context=context
+        )
+    )

@@ -1,0 +1,149 @@
+"""The message contract in code: parse a record body, check it, build the SES request.
+
+The schema carries the structural rules; the rules JSON Schema cannot express
+(`x-limits` and the `from` domain) are checked here, with the numbers read from the
+schema so both senders share one source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidMessageError
+from .schema import MessageSchema
+
+__all__ = [
+    "Email",
+    "address_domain",
+    "as_list",
+    "build_send_email_request",
+    "is_on_domain",
+    "parse_message",
+    "recipient_count",
+    "redact",
+]
+
+_RECIPIENT_FIELDS = ("to", "cc", "bcc")
+_UTF8 = "UTF-8"
+
+
+@dataclass(frozen=True)
+class Email:
+    """A body that passed every contract rule."""
+
+    id: str
+    fields: dict[str, Any]
+    """The parsed body, unchanged (the idempotency utility hashes it by `id`)."""
+
+    @property
+    def recipient_count(self) -> int:
+        return recipient_count(self.fields)
+
+    @property
+    def recipient_domains(self) -> list[str]:
+        """Distinct recipient domains: enough to diagnose delivery, no personal data."""
+        return sorted(
+            {address_domain(a) for f in _RECIPIENT_FIELDS for a in as_list(self.fields.get(f))}
+        )
+
+
+def as_list(value: str | list[str] | None) -> list[str]:
+    """A mailbox field may be one address or a list of them."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def recipient_count(fields: dict[str, Any]) -> int:
+    return sum(len(as_list(fields.get(f))) for f in _RECIPIENT_FIELDS)
+
+
+def address_domain(mailbox: str) -> str:
+    """The lower-cased domain of ``local@domain`` or ``Name <local@domain>``."""
+    address = mailbox.strip()
+    if address.endswith(">") and "<" in address:
+        address = address[address.rindex("<") + 1 : -1]
+    return address.rpartition("@")[2].lower()
+
+
+def is_on_domain(mailbox: str, domain: str) -> bool:
+    """True for the domain itself or a subdomain; a suffix like ``notexample.com`` is not one."""
+    host, domain = address_domain(mailbox), domain.lower().rstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def redact(mailbox: str) -> str:
+    """Domain plus a short hash: correlatable across log lines, not a readable address."""
+    digest = hashlib.sha256(mailbox.strip().lower().encode()).hexdigest()[:12]
+    return f"{digest}@{address_domain(mailbox)}"
+
+
+def parse_message(body: str, schema: MessageSchema, domain: str) -> Email:
+    """Parse and check a record body; raise `InvalidMessageError` with the reason."""
+    size = len(body.encode("utf-8"))
+    if size > schema.max_message_bytes:
+        raise InvalidMessageError(
+            f"the message is {size} bytes, over the limit of {schema.max_message_bytes} bytes"
+        )
+    try:
+        fields = json.loads(body)
+    except ValueError as exc:
+        raise InvalidMessageError(
+            "the body is not valid JSON: "
+            f"{exc.__class__.__name__} at position {getattr(exc, 'pos', '?')}"
+        ) from None
+    error = schema.first_error(fields)
+    if error:
+        raise InvalidMessageError(error)
+    count = recipient_count(fields)
+    if count > schema.max_recipients:
+        raise InvalidMessageError(
+            f"the message has {count} recipients in `to`, `cc` and `bcc`, "
+            f"over the limit of {schema.max_recipients}"
+        )
+    sender = fields.get("from")
+    if sender is not None and not is_on_domain(sender, domain):
+        raise InvalidMessageError(
+            f"`from` must be on {domain} or one of its subdomains, "
+            f"but its domain is {address_domain(sender)!r}"
+        )
+    return Email(id=fields["id"], fields=fields)
+
+
+def build_send_email_request(
+    fields: dict[str, Any], *, default_from: str, configuration_set: str
+) -> dict[str, Any]:
+    """The keyword arguments of SES v2 ``send_email`` for a checked message."""
+    destination = {
+        key: as_list(fields.get(name))
+        for name, key in (("to", "ToAddresses"), ("cc", "CcAddresses"), ("bcc", "BccAddresses"))
+        if fields.get(name)
+    }
+    body = {
+        key: {"Data": fields[name], "Charset": _UTF8}
+        for name, key in (("text", "Text"), ("html", "Html"))
+        if fields.get(name)
+    }
+    simple: dict[str, Any] = {
+        "Subject": {"Data": fields["subject"], "Charset": _UTF8},
+        "Body": body,
+    }
+    if fields.get("headers"):
+        # SES v2 Simple content takes custom headers since 2024 (botocore's model has
+        # Message.Headers); SES itself refuses headers it owns (From, To, Subject...)
+        # with a BadRequestException, which lands in the DLQ with that reason.
+        simple["Headers"] = [{"Name": k, "Value": v} for k, v in fields["headers"].items()]
+    request: dict[str, Any] = {
+        "FromEmailAddress": fields.get("from") or default_from,
+        "Destination": destination,
+        "Content": {"Simple": simple},
+        "ConfigurationSetName": configuration_set,
+    }
+    if fields.get("reply_to"):
+        request["ReplyToAddresses"] = as_list(fields["reply_to"])
+    if fields.get("tags"):
+        request["EmailTags"] = [{"Name": k, "Value": v} for k, v in fields["tags"].items()]
+    return request
