@@ -1,0 +1,94 @@
+// A scriptable SES v2 stand-in for fault injection, run in Node beside workerd.
+// Answers HTTP/1.1 with Content-Length (workerd expects it). Per message id (its
+// `message_id` EmailTag) a test scripts a list of answers: a status (with SES's error
+// shape), `{ status, code, delayMs }`, or "network" (the socket is destroyed).
+import { createServer } from "node:http";
+
+/** @returns {Promise<{ url: string, close: () => Promise<void>, state: object }>} */
+export async function startSesStub({ latencyMs = 0 } = {}) {
+  const state = { scripts: new Map(), requests: [], inFlight: 0, maxInFlight: 0, latencyMs, sent: 0 };
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks).toString("utf8");
+    const url = new URL(req.url, "http://stub");
+    if (url.pathname.startsWith("/__")) return control(state, url, req.method, body, res);
+    if (req.method !== "POST" || url.pathname !== "/v2/email/outbound-emails") return reply(res, 404, { message: "unknown path" });
+
+    state.inFlight += 1;
+    state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+    try {
+      const request = JSON.parse(body);
+      const id = request.EmailTags?.find((tag) => tag.Name === "message_id")?.Value ?? null;
+      const script = state.scripts.get(id);
+      const step = script && script.length > 0 ? script.shift() : 200;
+      const answer = typeof step === "object" ? step : { status: step };
+      await sleep(answer.delayMs ?? state.latencyMs);
+      state.requests.push({ id, authorization: req.headers.authorization ?? null, amzDate: req.headers["x-amz-date"] ?? null, request, answer: answer.status ?? step });
+      if (step === "network") {
+        req.socket.destroy();
+        return;
+      }
+      if (answer.status === 200) {
+        state.sent += 1;
+        return reply(res, 200, { MessageId: `stub-${state.sent}` });
+      }
+      const code = answer.code ?? defaultCode(answer.status);
+      return reply(res, answer.status, { message: `stubbed ${code}` }, { "x-amzn-ErrorType": `${code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/` });
+    } finally {
+      state.inFlight -= 1;
+    }
+  });
+  // Node's default keep-alive timeout is short; workerd reuses connections.
+  server.keepAliveTimeout = 30_000;
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    state,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function control(state, url, method, body, res) {
+  if (url.pathname === "/__script" && method === "POST") {
+    for (const [id, steps] of Object.entries(JSON.parse(body))) state.scripts.set(id, [...steps]);
+    return reply(res, 200, { ok: true });
+  }
+  if (url.pathname === "/__requests") {
+    const id = url.searchParams.get("id");
+    return reply(res, 200, state.requests.filter((entry) => id === null || entry.id === id));
+  }
+  if (url.pathname === "/__stats") {
+    return reply(res, 200, { maxInFlight: state.maxInFlight, requests: state.requests.length });
+  }
+  if (url.pathname === "/__reset" && method === "POST") {
+    const options = body ? JSON.parse(body) : {};
+    state.scripts.clear();
+    state.requests.length = 0;
+    state.maxInFlight = 0;
+    if (options.latencyMs !== undefined) state.latencyMs = options.latencyMs;
+    return reply(res, 200, { ok: true });
+  }
+  return reply(res, 404, { message: "unknown control path" });
+}
+
+function defaultCode(status) {
+  if (status === 429) return "TooManyRequestsException";
+  if (status >= 500) return "InternalFailure";
+  return "BadRequestException";
+}
+
+function reply(res, status, payload, headers = {}) {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sleep(ms) {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}

@@ -1,0 +1,39 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { readFileSync } from "node:fs";
+import { defineConfig } from "vitest/config";
+
+const worker = JSON.parse(readFileSync(new URL("./worker.json", import.meta.url), "utf8"));
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      // The tests drive the committed bundle: what the component uploads is what is tested.
+      main: "./dist/worker.js",
+      miniflare: {
+        compatibilityDate: worker.compatibility_date,
+        compatibilityFlags: worker.compatibility_flags,
+        queueProducers: { EMAIL_QUEUE: "email-queue", EMAIL_DLQ: "email-dlq" },
+        bindings: {
+          AWS_REGION: "eu-west-1",
+          AWS_ACCESS_KEY_ID: "testing",
+          AWS_SECRET_ACCESS_KEY: "testing",
+          EMAIL_DOMAIN: "mail.example.com",
+          EMAIL_DEFAULT_FROM: "Acme <noreply@mail.example.com>",
+          EMAIL_CONFIGURATION_SET: "serverless-mail-test",
+          EMAIL_ENQUEUE_TOKEN: "test-token-0123456789",
+          SES_ENDPOINT: inject("sesStubUrl"),
+          SES_STUB_URL: inject("sesStubUrl"),
+          MOTO_URL: inject("motoUrl"),
+        },
+      },
+    })),
+  ],
+  test: {
+    globalSetup: ["./test/global-setup.mjs"],
+    include: ["test/**/*.test.js"],
+    // The suites share one SES stub whose in-flight counter must see one file at a time.
+    fileParallelism: false,
+    testTimeout: 20_000,
+    hookTimeout: 60_000,
+  },
+});
