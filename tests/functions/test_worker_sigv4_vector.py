@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 SCRIPT = Path(__file__).resolve().parents[2] / "functions/worker/test/fixtures/make_sigv4_vector.py"
 
 
-def _load_generator():
+def _load_generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("make_sigv4_vector", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
