@@ -1,0 +1,521 @@
+"""SES v2 domain identity with Easy DKIM, configuration set, bounce/complaint events
+to SNS, custom MAIL FROM, and the DKIM/MAIL FROM/SPF/DMARC records in Cloudflare DNS."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
+
+from .errors import ConfigError
+from .validation import (
+    check_bool,
+    check_choice,
+    check_domain,
+    check_email,
+    check_int,
+    check_pattern,
+    is_on_domain,
+    is_unresolved,
+)
+
+__all__ = [
+    "DEFAULT_DKIM_DOMAIN",
+    "EVENT_TYPES",
+    "REGION_DKIM_DOMAINS",
+    "SEND_EMAIL_ACTIONS",
+    "DmarcArgs",
+    "DnsRecord",
+    "EmailDomain",
+    "EmailDomainArgs",
+    "dkim_domain_for",
+    "dmarc_value",
+    "mail_from_mx_value",
+]
+
+TYPE = "serverless-mail:index:EmailDomain"
+
+DmarcPolicyName = Literal["none", "quarantine", "reject"]
+Alignment = Literal["r", "s"]
+MxFailureBehavior = Literal["USE_DEFAULT_VALUE", "REJECT_MESSAGE"]
+
+SEND_EMAIL_ACTIONS = ("ses:SendEmail", "ses:SendRawEmail")
+"""The only SES actions a sender is ever granted."""
+
+EVENT_TYPES = ("BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY", "RENDERING_FAILURE")
+"""SES v2 event types (UPPER_SNAKE_CASE) published to the events topic."""
+
+SUPPRESSED_REASONS = ("BOUNCE", "COMPLAINT")
+
+DEFAULT_DKIM_DOMAIN = "dkim.amazonses.com"
+# AWS General Reference, "Amazon SES endpoints and quotas", section "DKIM domains":
+# these regions sign with a region-specific domain; every other region uses
+# DEFAULT_DKIM_DOMAIN. A CNAME to the wrong one never verifies.
+REGION_DKIM_DOMAINS = {
+    region: f"dkim.{region}.amazonses.com"
+    for region in (
+        "af-south-1",
+        "ap-northeast-3",
+        "ap-south-2",
+        "ap-southeast-3",
+        "ap-southeast-5",
+        "ca-west-1",
+        "eu-central-2",
+        "eu-south-1",
+        "il-central-1",
+        "me-central-1",
+        "us-gov-east-1",
+    )
+}
+
+SPF_VALUE = "v=spf1 include:amazonses.com ~all"
+
+# Any well-formed region is accepted (SES keeps adding regions); typos are not.
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DmarcArgs:
+    """The DMARC policy published at ``_dmarc.<domain>`` (RFC 7489)."""
+
+    policy: DmarcPolicyName = "quarantine"
+    """What receivers do with mail that fails DMARC. Default: ``"quarantine"``."""
+
+    subdomain_policy: DmarcPolicyName | None = None
+    """``sp=``: the policy for subdomains. Default: ``None`` (inherit ``policy``)."""
+
+    percent: int = 100
+    """``pct=``: the share of failing mail the policy applies to. Default: ``100``."""
+
+    aggregate_report_addresses: tuple[str, ...] = ()
+    """``rua=``: addresses that receive aggregate reports. Default: none."""
+
+    dkim_alignment: Alignment = "r"
+    """``adkim=``: relaxed (``r``) or strict (``s``) DKIM alignment. Default: ``"r"``."""
+
+    spf_alignment: Alignment = "r"
+    """``aspf=``: relaxed (``r``) or strict (``s``) SPF alignment. Default: ``"r"``."""
+
+    def validate(self, prefix: str = "dmarc.") -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        policies = get_args(DmarcPolicyName)
+        check_choice(f"{prefix}policy", self.policy, policies)
+        if self.subdomain_policy is not None:
+            check_choice(f"{prefix}subdomain_policy", self.subdomain_policy, policies)
+        check_int(f"{prefix}percent", self.percent, 0, 100)
+        for i, address in enumerate(self.aggregate_report_addresses):
+            check_email(f"{prefix}aggregate_report_addresses[{i}]", address)
+        check_choice(f"{prefix}dkim_alignment", self.dkim_alignment, get_args(Alignment))
+        check_choice(f"{prefix}spf_alignment", self.spf_alignment, get_args(Alignment))
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailDomainArgs:
+    """Arguments of :class:`EmailDomain`."""
+
+    domain: str
+    """The sending domain, e.g. ``mail.example.com``. Required."""
+
+    zone_id: pulumi.Input[str]
+    """The Cloudflare zone that holds ``domain``. Required."""
+
+    zone_name: str
+    """That zone's name, e.g. ``example.com``; ``domain`` must be in it. Required."""
+
+    region: str
+    """The SES region, which decides the DKIM and MAIL FROM MX targets. Required."""
+
+    mail_from_subdomain: str = "bounce"
+    """Label of the custom MAIL FROM domain, ``<label>.<domain>``. Default: ``"bounce"``."""
+
+    mail_from_behavior_on_mx_failure: MxFailureBehavior = "USE_DEFAULT_VALUE"
+    """What SES does when the MAIL FROM MX is missing. Default: ``"USE_DEFAULT_VALUE"``
+    (fall back to amazonses.com; ``"REJECT_MESSAGE"`` refuses to send instead)."""
+
+    dmarc: DmarcArgs = field(default_factory=DmarcArgs)
+    """The DMARC record. Default: ``DmarcArgs()`` (``p=quarantine``)."""
+
+    dns_ttl: int = 3600
+    """TTL of every DNS record, in seconds (60 to 86400). Default: ``3600``."""
+
+    wait_for_verification: bool = False
+    """Block ``pulumi up`` until SES sees the DKIM records. Default: ``False``."""
+
+    verification_timeout_minutes: int = 15
+    """Upper bound of that wait, in minutes (1 to 120). Default: ``15``."""
+
+    configuration_set_name: str | None = None
+    """Name of the SES configuration set. Default: ``None``, which means
+    ``<project>-<stack>-<component name>`` (unique per stage in one account)."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        check_domain("domain", self.domain)
+        check_domain("zone_name", self.zone_name)
+        if not is_on_domain(self.domain, self.zone_name):
+            raise ConfigError(
+                f"`domain` must be the zone `zone_name` ({self.zone_name!r}) or a "
+                f"subdomain of it, but {self.domain!r} was provided: use a zone that "
+                "holds the sending domain"
+            )
+        if not is_unresolved(self.zone_id) and not (
+            isinstance(self.zone_id, str) and _is_cloudflare_id(self.zone_id)
+        ):
+            raise ConfigError(
+                "`zone_id` must be a Cloudflare zone id (32 hex characters, from the "
+                f"zone's Overview page), but {self.zone_id!r} was provided"
+            )
+        check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
+        check_domain("mail_from_subdomain", f"{self.mail_from_subdomain}.{self.domain}")
+        if "." in self.mail_from_subdomain:
+            raise ConfigError(
+                "`mail_from_subdomain` must be one DNS label such as 'bounce', "
+                f"but {self.mail_from_subdomain!r} was provided"
+            )
+        check_choice(
+            "mail_from_behavior_on_mx_failure",
+            self.mail_from_behavior_on_mx_failure,
+            get_args(MxFailureBehavior),
+        )
+        self.dmarc.validate()
+        check_int("dns_ttl", self.dns_ttl, 60, 86400)
+        check_bool("wait_for_verification", self.wait_for_verification)
+        check_int("verification_timeout_minutes", self.verification_timeout_minutes, 1, 120)
+        if self.configuration_set_name is not None:
+            check_pattern(
+                "configuration_set_name",
+                self.configuration_set_name,
+                re.compile(r"[A-Za-z0-9_-]{1,64}"),
+                "1 to 64 letters, digits, '_' or '-'",
+            )
+
+    @property
+    def mail_from_domain(self) -> str:
+        """The custom MAIL FROM domain, ``<mail_from_subdomain>.<domain>``."""
+        return f"{self.mail_from_subdomain}.{self.domain}"
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    """One record the stack publishes, for audit or publishing elsewhere."""
+
+    type: Literal["CNAME", "MX", "TXT"]
+    name: str
+    value: str
+    priority: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as a plain mapping (the ``dns_records`` output's items)."""
+        out: dict[str, Any] = {"type": self.type, "name": self.name, "value": self.value}
+        if self.priority is not None:
+            out["priority"] = self.priority
+        return out
+
+
+class EmailDomain(pulumi.ComponentResource):
+    """A DKIM-aligned SES sending domain with its DNS in Cloudflare.
+
+    Attributes:
+        identity: the SES v2 email identity.
+        configuration_set: the configuration set every send must name.
+        events_topic: SNS topic receiving bounce, complaint and other events.
+        arn / configuration_set_arn / configuration_set_name / events_topic_arn:
+            what callers usually need.
+        dns_records: every record published, as ``[{type, name, value[, priority]}]``.
+    """
+
+    identity: aws.sesv2.EmailIdentity
+    configuration_set: aws.sesv2.ConfigurationSet
+    events_topic: aws.sns.Topic
+    verification: aws.ses.DomainIdentityVerification | None
+
+    def __init__(
+        self,
+        name: str,
+        args: EmailDomainArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, {}, opts)
+        args.validate()
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+
+        self._create_configuration_set()
+        self._create_events_topic()
+        self._create_identity()
+        self._configure_mail_from()
+        records = self._publish_dns_records()
+        self._wait_for_verification(records)
+
+        self.domain = args.domain
+        self.arn = self.identity.arn
+        self.configuration_set_name = self.configuration_set.configuration_set_name
+        self.configuration_set_arn = self.configuration_set.arn
+        self.events_topic_arn = self.events_topic.arn
+        self.dns_records: pulumi.Output[list[dict[str, Any]]] = (
+            self.identity.dkim_signing_attributes.apply(
+                lambda attrs: [
+                    r.as_dict()
+                    for r in dns_records_for(args, list(attrs.tokens or []) if attrs else [])
+                ]
+            )
+        )
+        self.register_outputs(
+            {
+                "arn": self.arn,
+                "configuration_set_name": self.configuration_set_name,
+                "events_topic_arn": self.events_topic_arn,
+                "dns_records": self.dns_records,
+            }
+        )
+
+    def _create_configuration_set(self) -> None:
+        self.configuration_set = aws.sesv2.ConfigurationSet(
+            f"{self._name}-config",
+            configuration_set_name=self._args.configuration_set_name
+            or default_configuration_set_name(self._name),
+            suppression_options={"suppressed_reasons": list(SUPPRESSED_REASONS)},
+            reputation_options={"reputation_metrics_enabled": True},
+            delivery_options={"tls_policy": "REQUIRE"},
+            sending_options={"sending_enabled": True},
+            opts=self._child,
+        )
+
+    def _create_events_topic(self) -> None:
+        self.events_topic = aws.sns.Topic(
+            f"{self._name}-events",
+            kms_master_key_id="alias/aws/sns",
+            opts=self._child,
+        )
+        aws.sns.TopicPolicy(
+            f"{self._name}-events-policy",
+            arn=self.events_topic.arn,
+            policy=pulumi.Output.all(self.events_topic.arn, self.configuration_set.arn).apply(
+                lambda a: json.dumps(events_topic_policy(a[0], a[1]))
+            ),
+            opts=self._child,
+        )
+        aws.sesv2.ConfigurationSetEventDestination(
+            f"{self._name}-events-destination",
+            configuration_set_name=self.configuration_set.configuration_set_name,
+            event_destination_name="sns-events",
+            event_destination={
+                "enabled": True,
+                "matching_event_types": list(EVENT_TYPES),
+                "sns_destination": {"topic_arn": self.events_topic.arn},
+            },
+            opts=self._child,
+        )
+
+    def _create_identity(self) -> None:
+        # The configuration set is attached per send (ConfigurationSetName), not as
+        # the identity's default: setting both here and through a separate
+        # configuration-set-attributes resource makes the two fight on every update.
+        self.identity = aws.sesv2.EmailIdentity(
+            f"{self._name}-identity",
+            email_identity=self._args.domain,
+            dkim_signing_attributes={"next_signing_key_length": "RSA_2048_BIT"},
+            opts=self._child,
+        )
+        self._tokens: pulumi.Output[list[str]] = self.identity.dkim_signing_attributes.apply(
+            lambda attrs: list(attrs.tokens or []) if attrs else []
+        )
+
+    def _configure_mail_from(self) -> None:
+        aws.sesv2.EmailIdentityMailFromAttributes(
+            f"{self._name}-mail-from",
+            email_identity=self.identity.email_identity,
+            mail_from_domain=self._args.mail_from_domain,
+            behavior_on_mx_failure=self._args.mail_from_behavior_on_mx_failure,
+            opts=self._child,
+        )
+
+    def _publish_dns_records(self) -> list[cloudflare.DnsRecord]:
+        args = self._args
+        tokens = self._tokens
+        records = []
+        # Easy DKIM always returns exactly three tokens.
+        for i in range(3):
+            token: pulumi.Output[str] = tokens.apply(lambda t, i=i: t[i])  # type: ignore[misc]
+            records.append(
+                self._dns_record(
+                    f"dkim-{i + 1}",
+                    "CNAME",
+                    token.apply(lambda t: dkim_record_name(t, args.domain)),
+                    token.apply(lambda t: dkim_record_value(t, args.region)),
+                )
+            )
+        for key, record in (
+            ("mail-from-mx", mail_from_mx_record(args)),
+            ("mail-from-spf", DnsRecord("TXT", args.mail_from_domain, SPF_VALUE)),
+            ("dmarc", DnsRecord("TXT", f"_dmarc.{args.domain}", dmarc_value(args.dmarc))),
+        ):
+            records.append(
+                self._dns_record(key, record.type, record.name, record.value, record.priority)
+            )
+        return records
+
+    def _dns_record(
+        self,
+        key: str,
+        record_type: str,
+        name: pulumi.Input[str],
+        value: pulumi.Input[str],
+        priority: int | None = None,
+    ) -> cloudflare.DnsRecord:
+        # Cloudflare v6: full names (relative names and "@" drift), TXT content in
+        # quotes, never proxied (SES and receivers must see the record itself).
+        content = (
+            pulumi.Output.from_input(value).apply(quote_txt) if record_type == "TXT" else value
+        )
+        return cloudflare.DnsRecord(
+            f"{self._name}-{key}",
+            zone_id=self._args.zone_id,
+            name=name,
+            type=record_type,
+            content=content,
+            priority=priority,
+            ttl=self._args.dns_ttl,
+            proxied=False,
+            comment=f"serverless-mail {self._name}: managed by Pulumi",
+            opts=self._child,
+        )
+
+    def _wait_for_verification(self, records: list[cloudflare.DnsRecord]) -> None:
+        self.verification = None
+        if not self._args.wait_for_verification:
+            return
+        # The v1 verification resource polls until SES sees the records; when DNS
+        # does not resolve it blocks ~30 min, so the wait is always bounded.
+        self.verification = aws.ses.DomainIdentityVerification(
+            f"{self._name}-verification",
+            domain=self.identity.email_identity,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=records,
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{self._args.verification_timeout_minutes}m"
+                ),
+            ),
+        )
+
+    def grant_send_email(self) -> pulumi.Output[dict[str, Any]]:
+        """A policy statement that allows sending as this domain and nothing else.
+
+        Grants exactly ``ses:SendEmail`` and ``ses:SendRawEmail`` on this identity's
+        ARN and its configuration set's ARN, only when ``ses:FromAddress`` is on the
+        domain or one of its subdomains.
+        """
+        return pulumi.Output.all(self.arn, self.configuration_set_arn).apply(
+            lambda a: send_email_statement(a[0], a[1], self._args.domain)
+        )
+
+
+def _is_cloudflare_id(value: str) -> bool:
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
+def default_configuration_set_name(name: str) -> str:
+    """``<project>-<stack>-<name>``, in SES's alphabet (letters, digits, _ and -), ≤ 64."""
+    raw = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"
+    return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:64]
+
+
+def dkim_domain_for(region: str) -> str:
+    """The domain the DKIM CNAMEs point to in ``region``."""
+    return REGION_DKIM_DOMAINS.get(region, DEFAULT_DKIM_DOMAIN)
+
+
+def dkim_record_name(token: str, domain: str) -> str:
+    """``<token>._domainkey.<domain>``."""
+    return f"{token}._domainkey.{domain}"
+
+
+def dkim_record_value(token: str, region: str) -> str:
+    """``<token>.<DKIM domain of the region>``."""
+    return f"{token}.{dkim_domain_for(region)}"
+
+
+def mail_from_mx_value(region: str) -> str:
+    """The MAIL FROM MX host; it is region-specific in every region."""
+    return f"feedback-smtp.{region}.amazonses.com"
+
+
+def mail_from_mx_record(args: EmailDomainArgs) -> DnsRecord:
+    """The MX record of the custom MAIL FROM domain (priority 10)."""
+    return DnsRecord("MX", args.mail_from_domain, mail_from_mx_value(args.region), 10)
+
+
+def dmarc_value(dmarc: DmarcArgs) -> str:
+    """The DMARC TXT value, tags in RFC 7489 order (``v`` then ``p`` first)."""
+    tags = ["v=DMARC1", f"p={dmarc.policy}"]
+    if dmarc.subdomain_policy is not None:
+        tags.append(f"sp={dmarc.subdomain_policy}")
+    if dmarc.percent != 100:
+        tags.append(f"pct={dmarc.percent}")
+    if dmarc.aggregate_report_addresses:
+        tags.append("rua=" + ",".join(f"mailto:{a}" for a in dmarc.aggregate_report_addresses))
+    tags.append(f"adkim={dmarc.dkim_alignment}")
+    tags.append(f"aspf={dmarc.spf_alignment}")
+    return "; ".join(tags)
+
+
+def quote_txt(value: str) -> str:
+    """Cloudflare stores TXT content quoted; unquoted content shows as drift."""
+    return value if value.startswith('"') else f'"{value}"'
+
+
+def dns_records_for(args: EmailDomainArgs, tokens: list[str]) -> list[DnsRecord]:
+    """Every record :class:`EmailDomain` publishes, given the identity's DKIM tokens."""
+    return [
+        *(
+            DnsRecord("CNAME", dkim_record_name(t, args.domain), dkim_record_value(t, args.region))
+            for t in tokens
+        ),
+        mail_from_mx_record(args),
+        DnsRecord("TXT", args.mail_from_domain, SPF_VALUE),
+        DnsRecord("TXT", f"_dmarc.{args.domain}", dmarc_value(args.dmarc)),
+    ]
+
+
+def events_topic_policy(topic_arn: str, configuration_set_arn: str) -> dict[str, Any]:
+    """Topic policy letting only SES, for this account and configuration set, publish."""
+    account = configuration_set_arn.split(":")[4]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowSesEventsFromThisConfigurationSet",
+                "Effect": "Allow",
+                "Principal": {"Service": "ses.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {
+                    "StringEquals": {
+                        "AWS:SourceAccount": account,
+                        "AWS:SourceArn": configuration_set_arn,
+                    }
+                },
+            }
+        ],
+    }
+
+
+def send_email_statement(
+    identity_arn: str, configuration_set_arn: str, domain: str
+) -> dict[str, Any]:
+    """The statement behind :meth:`EmailDomain.grant_send_email`."""
+    return {
+        "Sid": "SendAs" + hashlib.sha256(domain.encode()).hexdigest()[:8].upper(),
+        "Effect": "Allow",
+        "Action": list(SEND_EMAIL_ACTIONS),
+        "Resource": [identity_arn, configuration_set_arn],
+        "Condition": {"StringLike": {"ses:FromAddress": [f"*@{domain}", f"*@*.{domain}"]}},
+    }
