@@ -1,0 +1,339 @@
+"""The Lambda sender against real SQS, DynamoDB and SES v2 semantics (moto server)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+DOMAIN = "mail.example.com"  # EMAIL_DOMAIN set by the moto_env fixture
+
+pytestmark = pytest.mark.slow
+
+
+def message(id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": id,
+        "to": "alice@example.org",
+        "subject": f"Subject {id}",
+        "text": "Hello",
+    }
+    body.update(overrides)
+    return body
+
+
+def reasons(dead: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Original body → (error_class, error_reason) of each dead letter with a reason."""
+    return {
+        d["Body"]: (
+            d["MessageAttributes"]["error_class"]["StringValue"],
+            d["MessageAttributes"]["error_reason"]["StringValue"],
+        )
+        for d in dead
+        if "error_class" in d.get("MessageAttributes", {})
+    }
+
+
+def test_happy_path_sends_with_from_to_subject(moto_aws, lambda_poll):
+    moto_aws.send(message("m-1", to=["alice@example.org", "Bob <bob@example.net>"]))
+
+    rounds = lambda_poll()
+
+    assert [r.failures for r in rounds] == [[]]
+    [mail] = moto_aws.sent_mail()
+    assert mail["source"] == f"noreply@{DOMAIN}"
+    assert mail["destinations"]["ToAddresses"] == ["alice@example.org", "Bob <bob@example.net>"]
+    assert mail["subject"] == "Subject m-1"
+    assert moto_aws.dead_letters() == []
+
+
+def test_send_request_carries_config_set_tags_headers_reply_to_cc_bcc(
+    moto_aws, lambda_poll, lambda_module
+):
+    calls: list[dict[str, Any]] = []
+
+    def spy(params: dict[str, Any], **_: Any) -> None:
+        calls.append(json.loads(params["body"]))
+
+    events = lambda_module._ses.meta.events
+    events.register("before-call.sesv2.SendEmail", spy, unique_id="spy")
+    try:
+        moto_aws.send(
+            message(
+                "m-2",
+                **{"from": f"Team <team@news.{DOMAIN}>"},
+                cc="c@example.org",
+                bcc=["d@example.org"],
+                reply_to="help@example.org",
+                html="<p>Hi</p>",
+                headers={"X-Campaign": "welcome"},
+                tags={"category": "welcome"},
+            )
+        )
+        moto_aws.sesv2.create_email_identity(EmailIdentity=f"news.{DOMAIN}")
+        lambda_poll()
+    finally:
+        events.unregister("before-call.sesv2.SendEmail", unique_id="spy")
+
+    [request] = calls
+    assert request["ConfigurationSetName"] == "email-config-set"
+    assert request["FromEmailAddress"] == f"Team <team@news.{DOMAIN}>"
+    assert request["Destination"] == {
+        "ToAddresses": ["alice@example.org"],
+        "CcAddresses": ["c@example.org"],
+        "BccAddresses": ["d@example.org"],
+    }
+    assert request["ReplyToAddresses"] == ["help@example.org"]
+    assert request["EmailTags"] == [{"Name": "category", "Value": "welcome"}]
+    simple = request["Content"]["Simple"]
+    assert simple["Headers"] == [{"Name": "X-Campaign", "Value": "welcome"}]
+    assert simple["Body"]["Html"]["Data"] == "<p>Hi</p>"
+    assert simple["Body"]["Text"]["Data"] == "Hello"
+
+
+def test_same_id_in_two_deliveries_sends_once(moto_aws, lambda_poll):
+    moto_aws.send(message("dup-1"))
+    lambda_poll()
+    moto_aws.send(message("dup-1"))  # the producer retries with a new SQS message
+
+    rounds = lambda_poll()
+
+    assert [r.failures for r in rounds] == [[]]
+    assert len(moto_aws.sent_mail()) == 1
+
+
+def test_same_id_twice_in_one_batch_sends_once(moto_aws, lambda_poll):
+    moto_aws.send(message("dup-2"))
+    moto_aws.send(message("dup-2"))
+
+    lambda_poll()
+
+    assert len(moto_aws.sent_mail()) == 1
+    assert moto_aws.dead_letters() == []
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ("TooManyRequestsException", 429),
+        ("LimitExceededException", 400),
+        ("InternalFailure", 500),
+        ("ServiceUnavailable", 503),
+        EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com"),
+    ],
+    ids=["throttled-429", "limit-exceeded", "5xx-500", "5xx-503", "network"],
+)
+def test_transient_failure_is_redelivered_then_sent(moto_aws, lambda_poll, lambda_faults, fault):
+    flaky = moto_aws.send(message("t-1"))
+    moto_aws.send(message("t-2"))
+    lambda_faults["Subject t-1"] = [fault]
+
+    rounds = lambda_poll()
+
+    assert rounds[0].failures == [flaky]
+    assert rounds[-1].failures == []
+    assert sorted(m["subject"] for m in moto_aws.sent_mail()) == ["Subject t-1", "Subject t-2"]
+    assert moto_aws.dead_letters() == []
+
+
+def test_persistent_throttling_ends_in_dlq_by_redrive(moto_aws, lambda_poll, lambda_faults):
+    moto_aws.send(message("t-3"))
+    lambda_faults["Subject t-3"] = [("TooManyRequestsException", 429)] * 10
+
+    rounds = lambda_poll()
+
+    assert len(rounds) == moto_aws.max_receive_count
+    [dead] = moto_aws.dead_letters()
+    assert json.loads(dead["Body"])["id"] == "t-3"
+    assert moto_aws.sent_mail() == []
+
+
+def test_permanent_rejection_lands_in_dlq_with_reason_and_is_not_remembered(moto_aws, lambda_poll):
+    # moto refuses a sender whose domain has no identity with a real MessageRejected.
+    rejected = message("p-1", **{"from": f"x@unverified.{DOMAIN}"})
+    moto_aws.send(rejected)
+    moto_aws.send(message("p-2"))
+
+    rounds = lambda_poll()
+
+    assert [r.failures for r in rounds] == [[]]
+    assert [m["subject"] for m in moto_aws.sent_mail()] == ["Subject p-2"]
+    [(error_class, reason)] = reasons(moto_aws.dead_letters()).values()
+    assert error_class == "MessageRejected"
+    assert "not verified" in reason
+    # The failure was not stored as done: once fixed, the same id sends.
+    moto_aws.sesv2.create_email_identity(EmailIdentity=f"unverified.{DOMAIN}")
+    moto_aws.send(rejected)
+    lambda_poll()
+    assert len(moto_aws.sent_mail()) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_class"),
+    [
+        (("SendingPausedException", 400), "SendingPausedException"),
+        (("AccountSuspendedException", 400), "AccountSuspendedException"),
+        (("MailFromDomainNotVerifiedException", 400), "MailFromDomainNotVerifiedException"),
+        (("BadRequestException", 400), "BadRequestException"),
+        (("NotFoundException", 404), "NotFoundException"),
+    ],
+)
+def test_permanent_ses_errors_are_dead_lettered_at_once(
+    moto_aws, lambda_poll, lambda_faults, fault, error_class
+):
+    moto_aws.send(message("p-3"))
+    lambda_faults["Subject p-3"] = [fault]
+
+    rounds = lambda_poll()
+
+    assert len(rounds) == 1
+    assert [c for c, _ in reasons(moto_aws.dead_letters()).values()] == [error_class]
+
+
+INVALID = {
+    "malformed JSON": ('{"id": "x", "to": ', "not valid JSON"),
+    "missing subject": (json.dumps({"id": "x", "to": "a@example.org", "text": "t"}), "`subject`"),
+    "missing id": (json.dumps({"to": "a@example.org", "subject": "s", "text": "t"}), "`id`"),
+    "CR LF in subject": (json.dumps(message("x", subject="Hi\r\nBcc: e@evil.test")), "`subject`"),
+    "CR LF in header": (
+        json.dumps(message("x", headers={"X-A": "a\r\nBcc: e@evil.test"})),
+        "`headers",
+    ),
+    "51 recipients": (
+        json.dumps(
+            message(
+                "x",
+                to=[f"u{i}@example.org" for i in range(30)],
+                cc=[f"c{i}@example.org" for i in range(21)],
+            )
+        ),
+        "51 recipients",
+    ),
+    "foreign from": (json.dumps(message("x", **{"from": "boss@evil.test"})), "`from`"),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID), ids=list(INVALID))
+def test_invalid_message_is_dead_lettered_with_reason_while_batch_mates_send(
+    moto_aws, lambda_poll, case
+):
+    body, reason_part = INVALID[case]
+    moto_aws.send(message("ok-1"))
+    moto_aws.send(body)
+    moto_aws.send(message("ok-2"))
+
+    rounds = lambda_poll()
+
+    assert [r.failures for r in rounds] == [[]]
+    assert sorted(m["subject"] for m in moto_aws.sent_mail()) == ["Subject ok-1", "Subject ok-2"]
+    got = reasons(moto_aws.dead_letters())
+    assert list(got) == [body]
+    error_class, reason = got[body]
+    assert error_class == "InvalidMessage"
+    assert reason_part in reason
+
+
+def test_dead_letter_failure_becomes_a_batch_item_failure(moto_aws, lambda_poll, lambda_module):
+    bad = moto_aws.send("not json")
+
+    def refuse(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="https://sqs.local")
+
+    events = lambda_module._sqs.meta.events
+    events.register("before-call.sqs.SendMessage", refuse, unique_id="refuse")
+    try:
+        rounds = lambda_poll()
+    finally:
+        events.unregister("before-call.sqs.SendMessage", unique_id="refuse")
+
+    assert rounds[0].failures == [bad]
+    # Nothing is lost: SQS's own redrive still moves it to the DLQ.
+    [dead] = moto_aws.dead_letters()
+    assert dead["Body"] == "not json"
+
+
+def test_sends_of_a_batch_run_concurrently(moto_aws, lambda_poll, lambda_module):
+    delay = 0.2
+
+    def slow(**_: Any) -> None:
+        time.sleep(delay)
+
+    for i in range(10):
+        moto_aws.send(message(f"c-{i}"))
+    events = lambda_module._ses.meta.events
+    events.register("before-call.sesv2.SendEmail", slow, unique_id="slow")
+    try:
+        started = time.perf_counter()
+        rounds = lambda_poll()
+        elapsed = time.perf_counter() - started
+    finally:
+        events.unregister("before-call.sesv2.SendEmail", unique_id="slow")
+
+    assert sum(len(r.received) for r in rounds) == 10
+    assert len(moto_aws.sent_mail()) == 10
+    assert elapsed < 10 * delay / 2, f"10 sends took {elapsed:.2f}s: not concurrent"
+
+
+def test_info_logs_carry_ids_and_domains_never_addresses_or_bodies(
+    moto_aws, lambda_poll, lambda_module
+):
+    moto_aws.send(message("log-1", to="alice.secret@example.org", text="TOP-SECRET-BODY"))
+    moto_aws.send(
+        message("log-2", **{"from": f"x@unverified.{DOMAIN}"}, to="bob.secret@example.org")
+    )
+    log_handler = lambda_module.logger.registered_handler
+    stream = io.StringIO()
+    previous = log_handler.setStream(stream)
+    try:
+        lambda_poll()
+    finally:
+        log_handler.setStream(previous)
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [sent] = [line for line in lines if line.get("outcome") == "sent"]
+    assert sent["message_id"] == "log-1"
+    assert sent["recipient_count"] == 1
+    assert sent["recipient_domains"] == ["example.org"]
+    assert sent["ses_message_id"]
+    [rejected] = [line for line in lines if line.get("outcome") == "dead_lettered"]
+    assert rejected["error_class"] == "MessageRejected"
+    output = json.dumps(lines)
+    assert "alice.secret" not in output
+    assert "bob.secret" not in output
+    assert "x@unverified" not in output
+    assert "TOP-SECRET-BODY" not in output
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "EMAIL_DOMAIN",
+        "EMAIL_DEFAULT_FROM",
+        "EMAIL_CONFIGURATION_SET",
+        "EMAIL_IDEMPOTENCY_TABLE",
+        "EMAIL_DEAD_LETTER_QUEUE_URL",
+    ],
+)
+def test_cold_start_fails_naming_a_missing_variable(moto_env, missing):
+    env = {k: v for k, v in moto_env.items() if k != missing}
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import lambda_sender.handler"],
+        cwd=FUNCTIONS,
+        env={**env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert f"ConfigError: `{missing}` must be set" in result.stderr
