@@ -247,7 +247,7 @@ def test_dead_letter_failure_becomes_a_batch_item_failure(moto_aws, lambda_poll,
     def refuse(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://sqs.local")
 
-    events = lambda_module._sqs.meta.events
+    events = lambda_module._sqs().meta.events
     events.register("before-call.sqs.SendMessage", refuse, unique_id="refuse")
     try:
         rounds = lambda_poll()
