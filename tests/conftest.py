@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 # Importing the Cloudflare SDK costs seconds: pay it once per session, here.
 import pulumi_cloudflare  # noqa: F401
+import pytest
 from serverless_mail.cli import load_stack_config
 from serverless_mail.mocking import Recording, run_program
 
@@ -32,7 +31,10 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> Recording:
     files = load_stack_config(ROOT, stack)
     config = {**files.config, **(overrides or {})}
     return run_program(
-        files.program, project=files.project, stack=stack, config=config,
+        files.program,
+        project=files.project,
+        stack=stack,
+        config=config,
         secret_keys=files.secret_keys,
     )
 

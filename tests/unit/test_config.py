@@ -67,34 +67,118 @@ def mutated(path: str, value: Any) -> dict[str, Any]:
 _DELETE = object()
 
 CASES = [
-    ("email.domain", "https://mail.example.com", r"`serverless-mail:email.domain` must be a lower-case domain name .* 'https://mail.example.com'"),
+    (
+        "email.domain",
+        "https://mail.example.com",
+        r"`serverless-mail:email.domain` must be a lower-case domain name .* 'https://mail.example.com'",
+    ),
     ("email.domain", _DELETE, r"`serverless-mail:email.domain` is required"),
-    ("email.domain", "mail.other.org", r"`serverless-mail:email.domain` must be the zone `serverless-mail:cloudflare.zoneName` \('example.com'\)"),
-    ("email.dmarc.policy", "strict", r"`serverless-mail:email.dmarc.policy` must be one of 'none', 'quarantine', 'reject', but 'strict' was provided"),
-    ("email.dmarc.percent", 150, r"`serverless-mail:email.dmarc.percent` must be between 0 and 100, but 150 was provided"),
-    ("email.dmarc.aggregateReportAddresses", ["mailto:x@example.com"], r"`serverless-mail:email.dmarc.aggregateReportAddresses\[0\]` must be an email address"),
-    ("email.dmarc.aggregateReportAddresses", 5, r"`serverless-mail:email.dmarc.aggregateReportAddresses` must be a list of strings, but 5"),
-    ("email.dmarc.pollicy", "none", r"`serverless-mail:email.dmarc.pollicy` is not a known key; the keys of `serverless-mail:email.dmarc` are: aggregateReportAddresses, dkimAlignment"),
-    ("email.dmarc", "none", r"`serverless-mail:email.dmarc` must be an object \(a YAML mapping\), but str 'none'"),
-    ("email.dnsTtl", 30, r"`serverless-mail:email.dnsTtl` must be between 60 and 86400, but 30 was provided"),
-    ("email.dnsTtl", "300", r"`serverless-mail:email.dnsTtl` must be a whole number between 60 and 86400, but '300' \(str\)"),
-    ("email.verificationTimeoutMinutes", 500, r"`serverless-mail:email.verificationTimeoutMinutes` must be between 1 and 120, but 500"),
-    ("email.waitForVerification", "true", r"`serverless-mail:email.waitForVerification` must be true or false, but 'true' \(str\)"),
-    ("email.mailFromBehaviorOnMxFailure", "bounce", r"`serverless-mail:email.mailFromBehaviorOnMxFailure` must be one of 'USE_DEFAULT_VALUE', 'REJECT_MESSAGE', but 'bounce'"),
-    ("email.mailFromSubdomain", "Bad_Label", r"`serverless-mail:email.mailFromSubdomain` must be a lower-case domain name"),
-    ("email.defaultFrom", "noreply@elsewhere.test", r"`serverless-mail:email.defaultFrom` must be an address on 'mail.example.com' or one of its subdomains"),
-    ("email.defaultFrom", "not an address", r"`serverless-mail:email.defaultFrom` must be an email address"),
+    (
+        "email.domain",
+        "mail.other.org",
+        r"`serverless-mail:email.domain` must be the zone `serverless-mail:cloudflare.zoneName` \('example.com'\)",
+    ),
+    (
+        "email.dmarc.policy",
+        "strict",
+        r"`serverless-mail:email.dmarc.policy` must be one of 'none', 'quarantine', 'reject', but 'strict' was provided",
+    ),
+    (
+        "email.dmarc.percent",
+        150,
+        r"`serverless-mail:email.dmarc.percent` must be between 0 and 100, but 150 was provided",
+    ),
+    (
+        "email.dmarc.aggregateReportAddresses",
+        ["mailto:x@example.com"],
+        r"`serverless-mail:email.dmarc.aggregateReportAddresses\[0\]` must be an email address",
+    ),
+    (
+        "email.dmarc.aggregateReportAddresses",
+        5,
+        r"`serverless-mail:email.dmarc.aggregateReportAddresses` must be a list of strings, but 5",
+    ),
+    (
+        "email.dmarc.pollicy",
+        "none",
+        r"`serverless-mail:email.dmarc.pollicy` is not a known key; the keys of `serverless-mail:email.dmarc` are: aggregateReportAddresses, dkimAlignment",
+    ),
+    (
+        "email.dmarc",
+        "none",
+        r"`serverless-mail:email.dmarc` must be an object \(a YAML mapping\), but str 'none'",
+    ),
+    (
+        "email.dnsTtl",
+        30,
+        r"`serverless-mail:email.dnsTtl` must be between 60 and 86400, but 30 was provided",
+    ),
+    (
+        "email.dnsTtl",
+        "300",
+        r"`serverless-mail:email.dnsTtl` must be a whole number between 60 and 86400, but '300' \(str\)",
+    ),
+    (
+        "email.verificationTimeoutMinutes",
+        500,
+        r"`serverless-mail:email.verificationTimeoutMinutes` must be between 1 and 120, but 500",
+    ),
+    (
+        "email.waitForVerification",
+        "true",
+        r"`serverless-mail:email.waitForVerification` must be true or false, but 'true' \(str\)",
+    ),
+    (
+        "email.mailFromBehaviorOnMxFailure",
+        "bounce",
+        r"`serverless-mail:email.mailFromBehaviorOnMxFailure` must be one of 'USE_DEFAULT_VALUE', 'REJECT_MESSAGE', but 'bounce'",
+    ),
+    (
+        "email.mailFromSubdomain",
+        "Bad_Label",
+        r"`serverless-mail:email.mailFromSubdomain` must be a lower-case domain name",
+    ),
+    (
+        "email.defaultFrom",
+        "noreply@elsewhere.test",
+        r"`serverless-mail:email.defaultFrom` must be an address on 'mail.example.com' or one of its subdomains",
+    ),
+    (
+        "email.defaultFrom",
+        "not an address",
+        r"`serverless-mail:email.defaultFrom` must be an email address",
+    ),
     ("email.domian", "x.example.com", r"`serverless-mail:email.domian` is not a known key"),
-    ("cloudflare.zoneId", _DELETE, r"`serverless-mail:cloudflare.zoneId` is required: set it in Pulumi.<stack>.yaml"),
-    ("cloudflare.zoneId", "example.com", r"`serverless-mail:cloudflare.zoneId` must be a Cloudflare id of 32 lower-case hex characters .* 'example.com'"),
-    ("cloudflare.accountId", 12345, r"`serverless-mail:cloudflare.accountId` must be a Cloudflare id .* 12345"),
-    ("cloudflare.zoneName", "Example.COM", r"`serverless-mail:cloudflare.zoneName` must be a lower-case domain name"),
+    (
+        "cloudflare.zoneId",
+        _DELETE,
+        r"`serverless-mail:cloudflare.zoneId` is required: set it in Pulumi.<stack>.yaml",
+    ),
+    (
+        "cloudflare.zoneId",
+        "example.com",
+        r"`serverless-mail:cloudflare.zoneId` must be a Cloudflare id of 32 lower-case hex characters .* 'example.com'",
+    ),
+    (
+        "cloudflare.accountId",
+        12345,
+        r"`serverless-mail:cloudflare.accountId` must be a Cloudflare id .* 12345",
+    ),
+    (
+        "cloudflare.zoneName",
+        "Example.COM",
+        r"`serverless-mail:cloudflare.zoneName` must be a lower-case domain name",
+    ),
     ("cloudflare.apiToken", "x", r"`serverless-mail:cloudflare.apiToken` is not a known key"),
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "message"), CASES, ids=[f"{c[0]}={c[1]!r}"[:60] for c in CASES])
-def test_bad_values_are_rejected_with_key_value_and_fix(path: str, value: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "value", "message"), CASES, ids=[f"{c[0]}={c[1]!r}"[:60] for c in CASES]
+)
+def test_bad_values_are_rejected_with_key_value_and_fix(
+    path: str, value: Any, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         parse(mutated(path, value))
 
@@ -112,4 +196,7 @@ def test_missing_section_is_reported_as_required() -> None:
 
 def test_invalid_config_fails_the_program_before_any_resource() -> None:
     with pytest.raises(ConfigError, match=r"`serverless-mail:email.dmarc.policy`"):
-        run_stack("dev", {"serverless-mail:email": {"domain": "dev-mail.example.com", "dmarc": {"policy": "x"}}})
+        run_stack(
+            "dev",
+            {"serverless-mail:email": {"domain": "dev-mail.example.com", "dmarc": {"policy": "x"}}},
+        )

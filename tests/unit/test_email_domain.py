@@ -79,7 +79,11 @@ def test_events_go_to_sns_in_upper_snake_case(run: Any) -> None:
         "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
     ).inputs
     assert dest["eventDestination"]["matchingEventTypes"] == [
-        "BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY", "RENDERING_FAILURE",
+        "BOUNCE",
+        "COMPLAINT",
+        "REJECT",
+        "DELIVERY_DELAY",
+        "RENDERING_FAILURE",
     ]
     topic = rec.one("aws:sns/topic:Topic")
     assert dest["eventDestination"]["snsDestination"]["topicArn"].startswith("arn:aws:sns:")
@@ -120,8 +124,12 @@ def test_dns_records_are_dns_only_with_full_names_and_explicit_ttl(run: Any) -> 
     assert len(tokens) == 3
     for i, token in enumerate(tokens, start=1):
         assert records[f"mail-dkim-{i}"] | {"comment": None} == {
-            "zoneId": ZONE_ID, "name": f"{token}._domainkey.mail.example.com", "type": "CNAME",
-            "content": f"{token}.dkim.amazonses.com", "ttl": 3600, "proxied": False,
+            "zoneId": ZONE_ID,
+            "name": f"{token}._domainkey.mail.example.com",
+            "type": "CNAME",
+            "content": f"{token}.dkim.amazonses.com",
+            "ttl": 3600,
+            "proxied": False,
             "comment": None,
         }
     assert records["mail-mail-from-mx"]["content"] == "feedback-smtp.eu-west-1.amazonses.com"
@@ -195,9 +203,12 @@ def test_grant_send_email_is_scoped_to_identity_config_set_and_from_domain(run: 
         (DmarcArgs(policy="none"), "v=DMARC1; p=none; adkim=r; aspf=r"),
         (
             DmarcArgs(
-                policy="reject", subdomain_policy="quarantine", percent=50,
+                policy="reject",
+                subdomain_policy="quarantine",
+                percent=50,
                 aggregate_report_addresses=("a@example.com", "b@example.net"),
-                dkim_alignment="s", spf_alignment="s",
+                dkim_alignment="s",
+                spf_alignment="s",
             ),
             "v=DMARC1; p=reject; sp=quarantine; pct=50; "
             "rua=mailto:a@example.com,mailto:b@example.net; adkim=s; aspf=s",
@@ -212,26 +223,52 @@ def test_helpers_are_pure() -> None:
     statement = send_email_statement("arn:i", "arn:c", "example.com")
     assert statement["Resource"] == ["arn:i", "arn:c"]
     policy = events_topic_policy("arn:t", "arn:aws:ses:us-east-1:999999999999:configuration-set/x")
-    assert policy["Statement"][0]["Condition"]["StringEquals"]["AWS:SourceAccount"] == "999999999999"
+    assert (
+        policy["Statement"][0]["Condition"]["StringEquals"]["AWS:SourceAccount"] == "999999999999"
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"domain": "Mail.Example.com"}, r"`domain` must be a lower-case domain name .* 'Mail.Example.com'"),
+        (
+            {"domain": "Mail.Example.com"},
+            r"`domain` must be a lower-case domain name .* 'Mail.Example.com'",
+        ),
         ({"domain": "mail.other.org"}, r"`domain` must be the zone `zone_name` \('example.com'\)"),
         ({"zone_id": "nope"}, r"`zone_id` must be a Cloudflare zone id .* 'nope'"),
         ({"region": "eu_west_1"}, r"`region` must be an AWS region code .* 'eu_west_1'"),
         ({"mail_from_subdomain": "a.b"}, r"`mail_from_subdomain` must be one DNS label .* 'a.b'"),
-        ({"mail_from_behavior_on_mx_failure": "IGNORE"}, r"`mail_from_behavior_on_mx_failure` must be one of 'USE_DEFAULT_VALUE', 'REJECT_MESSAGE', but 'IGNORE'"),
+        (
+            {"mail_from_behavior_on_mx_failure": "IGNORE"},
+            r"`mail_from_behavior_on_mx_failure` must be one of 'USE_DEFAULT_VALUE', 'REJECT_MESSAGE', but 'IGNORE'",
+        ),
         ({"dns_ttl": 1}, r"`dns_ttl` must be between 60 and 86400, but 1 was provided"),
-        ({"dns_ttl": "300"}, r"`dns_ttl` must be a whole number between 60 and 86400, but '300' \(str\)"),
-        ({"wait_for_verification": "yes"}, r"`wait_for_verification` must be true or false, but 'yes'"),
-        ({"verification_timeout_minutes": 0}, r"`verification_timeout_minutes` must be between 1 and 120, but 0"),
-        ({"configuration_set_name": "has space"}, r"`configuration_set_name` must be 1 to 64 letters"),
-        ({"dmarc": DmarcArgs(policy="monitor")}, r"`dmarc.policy` must be one of 'none', 'quarantine', 'reject', but 'monitor'"),  # type: ignore[arg-type]
+        (
+            {"dns_ttl": "300"},
+            r"`dns_ttl` must be a whole number between 60 and 86400, but '300' \(str\)",
+        ),
+        (
+            {"wait_for_verification": "yes"},
+            r"`wait_for_verification` must be true or false, but 'yes'",
+        ),
+        (
+            {"verification_timeout_minutes": 0},
+            r"`verification_timeout_minutes` must be between 1 and 120, but 0",
+        ),
+        (
+            {"configuration_set_name": "has space"},
+            r"`configuration_set_name` must be 1 to 64 letters",
+        ),
+        (
+            {"dmarc": DmarcArgs(policy="monitor")},
+            r"`dmarc.policy` must be one of 'none', 'quarantine', 'reject', but 'monitor'",
+        ),  # type: ignore[arg-type]
         ({"dmarc": DmarcArgs(percent=101)}, r"`dmarc.percent` must be between 0 and 100, but 101"),
-        ({"dmarc": DmarcArgs(aggregate_report_addresses=("x",))}, r"`dmarc.aggregate_report_addresses\[0\]` must be an email address"),
+        (
+            {"dmarc": DmarcArgs(aggregate_report_addresses=("x",))},
+            r"`dmarc.aggregate_report_addresses\[0\]` must be an email address",
+        ),
     ],
 )
 def test_invalid_args_fail_before_any_child_exists(

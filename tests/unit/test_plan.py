@@ -17,13 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_real_program_runs_for_each_stage(stack: str, stack_recordings: dict[str, Recording]) -> None:
+def test_real_program_runs_for_each_stage(
+    stack: str, stack_recordings: dict[str, Recording]
+) -> None:
     rec = stack_recordings[stack]
     assert rec.one("serverless-mail:index:TransactionalEmail").name == "mail"
     assert rec.one("serverless-mail:index:EmailDomain").parent_name == "mail"
     assert len(rec.of_type("cloudflare:index/dnsRecord:DnsRecord")) == 6
     outputs = rec.stack_outputs
-    assert {"identity_arn", "configuration_set_name", "events_topic_arn", "dns_records"} <= set(outputs)
+    assert {"identity_arn", "configuration_set_name", "events_topic_arn", "dns_records"} <= set(
+        outputs
+    )
     assert len(outputs["dns_records"]) == 6
 
 
@@ -36,7 +40,10 @@ def test_only_prod_waits_for_verification(stack_recordings: dict[str, Recording]
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from serverless_mail.cli import run; run()", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
 
@@ -49,7 +56,10 @@ def test_plan_prod_json_lists_ses_and_the_six_dns_records() -> None:
     for r in plan["resources"]:
         assert set(r) == {"type", "name", "parent", "inputs"}
         by_type.setdefault(r["type"], []).append(r)
-    assert by_type["aws:sesv2/emailIdentity:EmailIdentity"][0]["inputs"]["emailIdentity"] == "example.com"
+    assert (
+        by_type["aws:sesv2/emailIdentity:EmailIdentity"][0]["inputs"]["emailIdentity"]
+        == "example.com"
+    )
     assert len(by_type["aws:sesv2/configurationSet:ConfigurationSet"]) == 1
     assert len(by_type["aws:sns/topic:Topic"]) == 1
     mail_from = by_type["aws:sesv2/emailIdentityMailFromAttributes:EmailIdentityMailFromAttributes"]
@@ -67,7 +77,9 @@ def test_plan_prod_json_lists_ses_and_the_six_dns_records() -> None:
     assert records[3][1:] == ("bounce.example.com", "feedback-smtp.us-east-1.amazonses.com")
     assert ("TXT", "bounce.example.com", '"v=spf1 include:amazonses.com ~all"') in records
     dmarc = next(c for t, n, c in records if n == "_dmarc.example.com")
-    assert dmarc.startswith('"v=DMARC1; p=reject;') and "rua=mailto:dmarc-reports@example.com" in dmarc
+    assert (
+        dmarc.startswith('"v=DMARC1; p=reject;') and "rua=mailto:dmarc-reports@example.com" in dmarc
+    )
     assert plan["violations"] == []
     assert len(plan["dns_records"]) == 6
 
