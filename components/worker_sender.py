@@ -1,0 +1,458 @@
+"""The Cloudflare sender: a Worker that enqueues messages over HTTP and sends them
+through SES v2 from a Cloudflare Queue, with its DLQ queue, IAM user and secrets."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_cloudflare as cloudflare
+import pulumi_random as random
+
+from .email_domain import REGION_RE, EmailDomain
+from .errors import ConfigError
+from .lambda_package import functions_dir
+from .validation import check_bool, check_domain, check_email, check_int, check_pattern
+
+__all__ = [
+    "ENQUEUE_TOKEN_LENGTH",
+    "IAM_PATH",
+    "WorkerBundle",
+    "WorkerSender",
+    "WorkerSenderArgs",
+    "default_script_name",
+    "load_worker_bundle",
+    "observability_settings",
+    "queue_names",
+    "sanitize_name",
+    "send_policy_document",
+    "worker_url",
+]
+
+TYPE = "serverless-mail:index:WorkerSender"
+
+IAM_PATH = "/serverless-mail/"
+"""Path of every IAM user the component creates, so they are easy to audit."""
+
+ENQUEUE_TOKEN_LENGTH = 48
+"""Length of the bearer token of the enqueue API (letters and digits: ~285 bits)."""
+
+# Script names end up as a DNS label (`<script>.<subdomain>.workers.dev`), and queue
+# names share the alphabet: lower-case letters, digits and inner dashes, at most 63.
+NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+NAME_MAX = 63
+_NAME_WHAT = "1 to 63 lower-case letters, digits or inner '-' (a DNS label)"
+CLOUDFLARE_ID_RE = re.compile(r"[0-9a-f]{32}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSenderArgs:
+    """Arguments of :class:`WorkerSender`."""
+
+    domain: EmailDomain
+    """The sending domain: its send grant scopes the IAM user, its name and
+    configuration set reach the Worker as vars. Required."""
+
+    account_id: str
+    """The Cloudflare account (32 hex characters) that owns the Worker and queues.
+    Required."""
+
+    default_from: str
+    """``From`` when a message has none: an address on ``domain`` (a display name,
+    ``Name <addr>``, is allowed). Required."""
+
+    region: str
+    """The SES region the Worker sends through; the domain's region. Required."""
+
+    script_name: str | None = None
+    """Name of the Worker script, also the stem of the queue names. Default: ``None``,
+    which means ``<project>-<stack>-<component name>`` in Cloudflare's alphabet
+    (lower-case letters, digits, ``-``), at most 63 characters."""
+
+    max_batch_size: int = 10
+    """Messages per consumer batch (1 to 100); the Worker sends at most 6 of them at
+    a time. Default: ``10``."""
+
+    max_batch_timeout_seconds: int = 5
+    """How long a batch may wait to fill up, in seconds (0 to 60); sent to the API as
+    ``max_wait_time_ms``. Default: ``5``."""
+
+    max_retries: int = 5
+    """Deliveries of a message after the first before the platform moves it to the
+    DLQ queue (0 to 100). Default: ``5``."""
+
+    retry_delay_seconds: int = 30
+    """Delay before a message the consumer did not ack is delivered again, in seconds
+    (0 to 43200); the Worker's own ``retry({delaySeconds})`` overrides it. Default:
+    ``30``."""
+
+    custom_domain: str | None = None
+    """Hostname to serve the enqueue API on, e.g. ``mail-api.example.com``; needs
+    ``zone_id``. Default: ``None`` (no custom domain)."""
+
+    zone_id: str | None = None
+    """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
+    ``None``; required with ``custom_domain``."""
+
+    workers_dev: bool = True
+    """Serve the Worker on the account's ``workers.dev`` subdomain. Default: ``True``."""
+
+    workers_dev_subdomain: str | None = None
+    """The account's ``workers.dev`` subdomain (``<this>.workers.dev``, shown on the
+    dashboard's Workers overview), used only to compute ``url``: the provider cannot
+    read it without an invoke. Default: ``None`` (``url`` stays unknown unless
+    ``custom_domain`` is set)."""
+
+    observability: bool = True
+    """Workers Logs on (with invocation logs) for the script. Default: ``True``."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        if not isinstance(self.domain, EmailDomain):
+            raise ConfigError(
+                "`domain` must be an EmailDomain component, but "
+                f"{type(self.domain).__name__} was provided"
+            )
+        check_pattern(
+            "account_id",
+            self.account_id,
+            CLOUDFLARE_ID_RE,
+            "a Cloudflare account id (32 lower-case hex characters, from the dashboard's "
+            "account home)",
+        )
+        check_email("default_from", self.default_from, domain=self.domain.domain, display_name=True)
+        check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
+        if self.script_name is not None:
+            check_pattern("script_name", self.script_name, NAME_RE, _NAME_WHAT)
+        check_int("max_batch_size", self.max_batch_size, 1, 100)
+        check_int("max_batch_timeout_seconds", self.max_batch_timeout_seconds, 0, 60)
+        check_int("max_retries", self.max_retries, 0, 100)
+        check_int("retry_delay_seconds", self.retry_delay_seconds, 0, 43200)
+        check_bool("workers_dev", self.workers_dev)
+        check_bool("observability", self.observability)
+        if self.custom_domain is not None:
+            check_domain("custom_domain", self.custom_domain)
+            if self.zone_id is None:
+                raise ConfigError(
+                    "`zone_id` is required with `custom_domain`, but none was provided: "
+                    f"give the id of the Cloudflare zone that holds {self.custom_domain!r}"
+                )
+        if self.zone_id is not None:
+            if self.custom_domain is None:
+                raise ConfigError(
+                    f"`zone_id` is only used with `custom_domain`, but {self.zone_id!r} was "
+                    "provided without one: set `custom_domain` or remove `zone_id`"
+                )
+            check_pattern(
+                "zone_id",
+                self.zone_id,
+                CLOUDFLARE_ID_RE,
+                "a Cloudflare zone id (32 lower-case hex characters, from the zone's "
+                "Overview page)",
+            )
+        if self.workers_dev_subdomain is not None:
+            if not self.workers_dev:
+                raise ConfigError(
+                    "`workers_dev_subdomain` is only used with `workers_dev`, but "
+                    f"{self.workers_dev_subdomain!r} was provided while `workers_dev` is "
+                    "false: enable `workers_dev` or remove `workers_dev_subdomain`"
+                )
+            check_pattern(
+                "workers_dev_subdomain",
+                self.workers_dev_subdomain,
+                NAME_RE,
+                "the account's workers.dev subdomain, one DNS label such as 'my-team'",
+            )
+        if not self.workers_dev and self.custom_domain is None:
+            raise ConfigError(
+                "`workers_dev` must be true when no `custom_domain` is set, but false was "
+                "provided: the enqueue API would have no address; set `custom_domain`"
+            )
+
+
+@dataclass(frozen=True)
+class WorkerBundle:
+    """The committed Worker bundle and the settings of ``functions/worker/worker.json``."""
+
+    main_module: str
+    content: str
+    compatibility_date: str
+    compatibility_flags: tuple[str, ...]
+
+
+class WorkerSender(pulumi.ComponentResource):
+    """The Cloudflare path: enqueue API and SES v2 sender in one module Worker.
+
+    ``POST /send`` (bearer token) puts messages on a Cloudflare Queue; the same Worker
+    consumes the queue (batch size, wait, retries, retry delay, DLQ queue) and sends
+    each message with SES v2 as a per-stage IAM user that may only send as the domain.
+    Permanent failures are written to the DLQ queue with a reason through the
+    ``EMAIL_DLQ`` producer binding.
+
+    Secrets: the IAM access key and the enqueue token reach the script only as
+    ``secret_text`` bindings and are secret in state and outputs. Cloudflare never
+    returns a script's secret values, so a secret changed outside Pulumi (dashboard,
+    ``wrangler secret put``) is invisible to ``pulumi refresh`` and ``preview``: change
+    secrets here only. Rotate the token with ``pulumi up --replace`` on the
+    ``<name>-enqueue-token`` resource, the access key on ``<name>-access-key``.
+
+    Attributes:
+        script: the Worker script.
+        queue / dead_letter_queue: the message queue and its DLQ queue.
+        consumer: the Worker's consumer on ``queue``.
+        user / access_key: the IAM user the Worker signs SES requests as, its key.
+        subdomain / custom_domain: the workers.dev route and custom domain, if any.
+        script_name: the script's name.
+        url: ``https://<custom_domain>`` when set, else
+            ``https://<script_name>.<workers_dev_subdomain>.workers.dev`` when that
+            subdomain is given, else ``None``: the account's workers.dev subdomain is
+            not readable without a provider invoke (find it on the dashboard).
+        enqueue_token: the API's bearer token (secret).
+    """
+
+    script: cloudflare.WorkersScript
+    queue: cloudflare.Queue
+    dead_letter_queue: cloudflare.Queue
+    consumer: cloudflare.QueueConsumer
+    user: aws.iam.User
+    access_key: aws.iam.AccessKey
+    subdomain: cloudflare.WorkersScriptSubdomain | None
+    custom_domain: cloudflare.WorkersCustomDomain | None
+    script_name: str
+    url: str | None
+    enqueue_token: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: WorkerSenderArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, {}, opts)
+        args.validate()
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self.script_name = args.script_name or default_script_name(name)
+
+        self._create_queues()
+        self._create_sender_identity()
+        self._create_enqueue_token()
+        self._deploy_script(load_worker_bundle())
+        self._consume_queue()
+        self._route_requests()
+
+        self.url = worker_url(
+            self.script_name,
+            args.custom_domain,
+            args.workers_dev_subdomain if args.workers_dev else None,
+        )
+        self.enqueue_token = pulumi.Output.secret(self._token.result)
+        self.register_outputs(
+            {
+                "script_name": self.script_name,
+                "queue_name": self.queue.queue_name,
+                "dead_letter_queue_name": self.dead_letter_queue.queue_name,
+                "url": self.url,
+                "enqueue_token": self.enqueue_token,
+            }
+        )
+
+    def _create_queues(self) -> None:
+        queue_name, dlq_name = queue_names(self.script_name)
+        self.queue = cloudflare.Queue(
+            f"{self._name}-queue",
+            account_id=self._args.account_id,
+            queue_name=queue_name,
+            opts=self._child,
+        )
+        self.dead_letter_queue = cloudflare.Queue(
+            f"{self._name}-dlq",
+            account_id=self._args.account_id,
+            queue_name=dlq_name,
+            opts=self._child,
+        )
+
+    def _create_sender_identity(self) -> None:
+        self.user = aws.iam.User(
+            f"{self._name}-user",
+            name=self.script_name,
+            path=IAM_PATH,
+            opts=self._child,
+        )
+        aws.iam.UserPolicy(
+            f"{self._name}-send-email",
+            user=self.user.name,
+            policy=self._args.domain.grant_send_email().apply(
+                lambda statement: json.dumps(send_policy_document(statement))
+            ),
+            opts=self._child,
+        )
+        self.access_key = aws.iam.AccessKey(
+            f"{self._name}-access-key",
+            user=self.user.name,
+            opts=self._child,
+        )
+
+    def _create_enqueue_token(self) -> None:
+        # Kept in state: the token only changes when this resource is replaced.
+        self._token = random.RandomPassword(
+            f"{self._name}-enqueue-token",
+            length=ENQUEUE_TOKEN_LENGTH,
+            special=False,
+            opts=self._child,
+        )
+
+    def _deploy_script(self, bundle: WorkerBundle) -> None:
+        args = self._args
+        # `content` rather than `content_file`: a path differs between machines and
+        # would show as a change; the bundle's text is the same everywhere.
+        self.script = cloudflare.WorkersScript(
+            f"{self._name}-script",
+            account_id=args.account_id,
+            script_name=self.script_name,
+            main_module=bundle.main_module,
+            content=bundle.content,
+            compatibility_date=bundle.compatibility_date,
+            compatibility_flags=list(bundle.compatibility_flags),
+            bindings=self._bindings(),
+            observability=observability_settings(args.observability),
+            opts=self._child,
+        )
+
+    def _bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
+        args = self._args
+        # Names and kinds are the Worker's contract: functions/worker/src/config.js.
+        return [
+            {"name": "EMAIL_QUEUE", "type": "queue", "queue_name": self.queue.queue_name},
+            {
+                "name": "EMAIL_DLQ",
+                "type": "queue",
+                "queue_name": self.dead_letter_queue.queue_name,
+            },
+            {"name": "AWS_REGION", "type": "plain_text", "text": args.region},
+            {"name": "EMAIL_DOMAIN", "type": "plain_text", "text": args.domain.domain},
+            {"name": "EMAIL_DEFAULT_FROM", "type": "plain_text", "text": args.default_from},
+            {
+                "name": "EMAIL_CONFIGURATION_SET",
+                "type": "plain_text",
+                "text": args.domain.configuration_set_name,
+            },
+            {
+                "name": "AWS_ACCESS_KEY_ID",
+                "type": "secret_text",
+                "text": pulumi.Output.secret(self.access_key.id),
+            },
+            {
+                "name": "AWS_SECRET_ACCESS_KEY",
+                "type": "secret_text",
+                "text": pulumi.Output.secret(self.access_key.secret),
+            },
+            {
+                "name": "EMAIL_ENQUEUE_TOKEN",
+                "type": "secret_text",
+                "text": pulumi.Output.secret(self._token.result),
+            },
+        ]
+
+    def _consume_queue(self) -> None:
+        args = self._args
+        # API names and units (ms for the wait, seconds for the delay), not wrangler's.
+        self.consumer = cloudflare.QueueConsumer(
+            f"{self._name}-consumer",
+            account_id=args.account_id,
+            queue_id=self.queue.queue_id,
+            script_name=self.script.script_name,
+            type="worker",
+            dead_letter_queue=self.dead_letter_queue.queue_name,
+            settings={
+                "batch_size": args.max_batch_size,
+                "max_retries": args.max_retries,
+                "max_wait_time_ms": args.max_batch_timeout_seconds * 1000,
+                "retry_delay": args.retry_delay_seconds,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.script]),
+        )
+
+    def _route_requests(self) -> None:
+        args = self._args
+        self.subdomain = None
+        self.custom_domain = None
+        if args.workers_dev:
+            self.subdomain = cloudflare.WorkersScriptSubdomain(
+                f"{self._name}-workers-dev",
+                account_id=args.account_id,
+                script_name=self.script.script_name,
+                enabled=True,
+                opts=self._child,
+            )
+        if args.custom_domain is not None:
+            self.custom_domain = cloudflare.WorkersCustomDomain(
+                f"{self._name}-custom-domain",
+                account_id=args.account_id,
+                hostname=args.custom_domain,
+                service=self.script.script_name,
+                zone_id=args.zone_id,
+                opts=self._child,
+            )
+
+
+def default_script_name(name: str) -> str:
+    """``<project>-<stack>-<name>`` in Cloudflare's alphabet, at most 63 characters."""
+    return sanitize_name(f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}")
+
+
+def sanitize_name(raw: str, limit: int = NAME_MAX) -> str:
+    """Lower-case letters, digits and single inner dashes, at most ``limit`` long."""
+    name = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", raw.lower())).strip("-")
+    return name[:limit].rstrip("-") or "worker"
+
+
+def queue_names(script_name: str) -> tuple[str, str]:
+    """The message queue's and the DLQ queue's names: ``<script>-queue``, ``<script>-dlq``,
+    the stem shortened so each stays within 63 characters."""
+    queue, dlq = "-queue", "-dlq"
+    return (
+        sanitize_name(script_name, NAME_MAX - len(queue)) + queue,
+        sanitize_name(script_name, NAME_MAX - len(dlq)) + dlq,
+    )
+
+
+def worker_url(
+    script_name: str, custom_domain: str | None, workers_dev_subdomain: str | None
+) -> str | None:
+    """The enqueue API's base URL, or ``None`` when it cannot be known offline."""
+    if custom_domain is not None:
+        return f"https://{custom_domain}"
+    if workers_dev_subdomain is not None:
+        return f"https://{script_name}.{workers_dev_subdomain}.workers.dev"
+    return None
+
+
+def observability_settings(enabled: bool) -> cloudflare.WorkersScriptObservabilityArgsDict:
+    """Workers Logs with invocation logs when ``enabled``; everything off otherwise."""
+    if not enabled:
+        return {"enabled": False}
+    return {"enabled": True, "logs": {"enabled": True, "invocation_logs": True}}
+
+
+def send_policy_document(statement: dict[str, Any]) -> dict[str, Any]:
+    """The IAM user's only policy: the domain's send grant, nothing else."""
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def load_worker_bundle(functions: Path | None = None) -> WorkerBundle:
+    """Read ``worker/worker.json`` and the committed bundle it names."""
+    worker = (functions or functions_dir()) / "worker"
+    settings = json.loads((worker / "worker.json").read_text(encoding="utf-8"))
+    return WorkerBundle(
+        main_module=settings["main_module"],
+        content=(worker / settings["bundle"]).read_text(encoding="utf-8"),
+        compatibility_date=settings["compatibility_date"],
+        compatibility_flags=tuple(settings.get("compatibility_flags") or ()),
+    )

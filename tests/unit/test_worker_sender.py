@@ -1,0 +1,469 @@
+"""WorkerSender: exact children, bindings, consumer settings, the bundle, IAM scope,
+secrets kept secret, and every validation message."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from serverless_mail import ConfigError, EmailDomain, EmailDomainArgs
+from serverless_mail.mocking import Recording, Secret
+from serverless_mail.worker_sender import (
+    WorkerSender,
+    WorkerSenderArgs,
+    load_worker_bundle,
+    queue_names,
+    sanitize_name,
+    worker_url,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_DIR = ROOT / "functions" / "worker"
+ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
+ZONE_ID = "00112233445566778899aabbccddeeff"
+DOMAIN_ARGS = EmailDomainArgs(
+    domain="mail.example.com", zone_id=ZONE_ID, zone_name="example.com", region="eu-west-1"
+)
+REQUIRED: dict[str, Any] = {
+    "account_id": ACCOUNT_ID,
+    "default_from": "Example <no-reply@mail.example.com>",
+    "region": "eu-west-1",
+}
+
+TYPE = "serverless-mail:index:WorkerSender"
+SCRIPT = "cloudflare:index/workersScript:WorkersScript"
+QUEUE = "cloudflare:index/queue:Queue"
+CONSUMER = "cloudflare:index/queueConsumer:QueueConsumer"
+SUBDOMAIN = "cloudflare:index/workersScriptSubdomain:WorkersScriptSubdomain"
+CUSTOM_DOMAIN = "cloudflare:index/workersCustomDomain:WorkersCustomDomain"
+USER = "aws:iam/user:User"
+USER_POLICY = "aws:iam/userPolicy:UserPolicy"
+ACCESS_KEY = "aws:iam/accessKey:AccessKey"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def build(run: Any, **settings: Any) -> tuple[Recording, dict[str, Any]]:
+    """Run an EmailDomain plus a WorkerSender named ``worker``; capture plain attributes
+    and the domain's grant, export the secret ones so their secrecy is recorded."""
+    captured: dict[str, Any] = {}
+    run_kwargs = {k: settings.pop(k) for k in ("project", "stack") if k in settings}
+
+    def program() -> None:
+        domain = EmailDomain("mail", DOMAIN_ARGS)
+        domain.grant_send_email().apply(lambda s: captured.setdefault("grant", s))
+        sender = WorkerSender("worker", WorkerSenderArgs(domain=domain, **{**REQUIRED, **settings}))
+        captured["sender"] = sender
+        pulumi.export("enqueue_token", sender.enqueue_token)
+        pulumi.export("url", sender.url)
+        pulumi.export("script_name", sender.script_name)
+
+    return run(program, **run_kwargs), captured
+
+
+def type_counts(rec: Recording, parent: str = "worker") -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rec.resources:
+        if r.parent_name == parent:
+            counts[r.type] = counts.get(r.type, 0) + 1
+    return counts
+
+
+BASE_CHILDREN = {
+    SCRIPT: 1,
+    QUEUE: 2,
+    CONSUMER: 1,
+    USER: 1,
+    USER_POLICY: 1,
+    ACCESS_KEY: 1,
+    PASSWORD: 1,
+}
+
+
+def test_default_children_are_exactly_these_with_workers_dev(run: Any) -> None:
+    rec, _ = build(run)
+    assert rec.one(TYPE).parent_name == "serverless-mail-dev"
+    assert rec.one(TYPE).inputs == {}
+    assert type_counts(rec) == {**BASE_CHILDREN, SUBDOMAIN: 1}
+
+
+def test_custom_domain_only_has_no_workers_dev_route(run: Any) -> None:
+    rec, _ = build(run, custom_domain="mail-api.example.com", zone_id=ZONE_ID, workers_dev=False)
+    assert type_counts(rec) == {**BASE_CHILDREN, CUSTOM_DOMAIN: 1}
+
+
+def test_custom_domain_and_workers_dev_together(run: Any) -> None:
+    rec, _ = build(run, custom_domain="mail-api.example.com", zone_id=ZONE_ID)
+    assert type_counts(rec) == {**BASE_CHILDREN, SUBDOMAIN: 1, CUSTOM_DOMAIN: 1}
+
+
+def test_queues_are_named_from_the_script(run: Any) -> None:
+    rec, _ = build(run)
+    assert rec.named("worker-queue").inputs == {
+        "accountId": ACCOUNT_ID,
+        "queueName": "serverless-mail-dev-worker-queue",
+    }
+    assert rec.named("worker-dlq").inputs == {
+        "accountId": ACCOUNT_ID,
+        "queueName": "serverless-mail-dev-worker-dlq",
+    }
+
+
+def test_script_uploads_the_committed_bundle_as_a_module(run: Any) -> None:
+    rec, _ = build(run)
+    script = rec.one(SCRIPT).inputs
+    settings = json.loads((WORKER_DIR / "worker.json").read_text())
+    assert settings["main_module"] == "worker.js"
+    assert script["mainModule"] == settings["main_module"]
+    assert script["compatibilityDate"] == settings["compatibility_date"]
+    assert script["compatibilityFlags"] == settings["compatibility_flags"]
+    assert script["content"].encode() == (WORKER_DIR / settings["bundle"]).read_bytes()
+    assert script["scriptName"] == "serverless-mail-dev-worker"
+    assert script["accountId"] == ACCOUNT_ID
+    assert "contentFile" not in script
+    assert "bodyPart" not in script  # a body part would mean service-worker syntax
+
+
+def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
+    rec, _ = build(run)
+    token = rec.one(PASSWORD).outputs["result"]
+    key = rec.one(ACCESS_KEY)
+    assert rec.one(SCRIPT).inputs["bindings"] == [
+        {"name": "EMAIL_QUEUE", "type": "queue", "queueName": "serverless-mail-dev-worker-queue"},
+        {"name": "EMAIL_DLQ", "type": "queue", "queueName": "serverless-mail-dev-worker-dlq"},
+        {"name": "AWS_REGION", "type": "plain_text", "text": "eu-west-1"},
+        {"name": "EMAIL_DOMAIN", "type": "plain_text", "text": "mail.example.com"},
+        {
+            "name": "EMAIL_DEFAULT_FROM",
+            "type": "plain_text",
+            "text": "Example <no-reply@mail.example.com>",
+        },
+        {
+            "name": "EMAIL_CONFIGURATION_SET",
+            "type": "plain_text",
+            "text": "serverless-mail-dev-mail",
+        },
+        {
+            "name": "AWS_ACCESS_KEY_ID",
+            "type": "secret_text",
+            "text": Secret("worker-access-key-id"),
+        },
+        {
+            "name": "AWS_SECRET_ACCESS_KEY",
+            "type": "secret_text",
+            "text": Secret(key.outputs["secret"]),
+        },
+        {"name": "EMAIL_ENQUEUE_TOKEN", "type": "secret_text", "text": Secret(token)},
+    ]
+
+
+def test_bindings_are_every_name_the_worker_checks_for(run: Any) -> None:
+    # functions/worker/src/config.js lists what `fetch` and `queue` refuse to run without.
+    required = set(
+        re.findall(r'"([A-Z][A-Z0-9_]+)"', (WORKER_DIR / "src" / "config.js").read_text())
+    )
+    rec, _ = build(run)
+    bound = {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]}
+    assert len(required) == 9
+    assert bound == required
+
+
+def test_observability_logs_on_by_default_and_off_when_asked(run: Any) -> None:
+    rec, _ = build(run)
+    assert rec.one(SCRIPT).inputs["observability"] == {
+        "enabled": True,
+        "logs": {"enabled": True, "invocationLogs": True},
+    }
+    rec, _ = build(run, observability=False)
+    assert rec.one(SCRIPT).inputs["observability"] == {"enabled": False}
+
+
+def test_consumer_uses_api_names_and_units_with_the_dlq(run: Any) -> None:
+    rec, _ = build(run)
+    queue = rec.named("worker-queue")
+    assert rec.one(CONSUMER).inputs == {
+        "accountId": ACCOUNT_ID,
+        "queueId": queue.outputs["queueId"],
+        "scriptName": "serverless-mail-dev-worker",
+        "type": "worker",
+        "deadLetterQueue": "serverless-mail-dev-worker-dlq",
+        "settings": {"batchSize": 10, "maxRetries": 5, "maxWaitTimeMs": 5000, "retryDelay": 30},
+    }
+
+
+def test_consumer_settings_follow_the_args(run: Any) -> None:
+    rec, _ = build(
+        run,
+        max_batch_size=100,
+        max_batch_timeout_seconds=0,
+        max_retries=0,
+        retry_delay_seconds=43200,
+    )
+    assert rec.one(CONSUMER).inputs["settings"] == {
+        "batchSize": 100,
+        "maxRetries": 0,
+        "maxWaitTimeMs": 0,
+        "retryDelay": 43200,
+    }
+
+
+def test_workers_dev_route_is_enabled_for_the_script(run: Any) -> None:
+    rec, _ = build(run)
+    assert rec.one(SUBDOMAIN).inputs == {
+        "accountId": ACCOUNT_ID,
+        "scriptName": "serverless-mail-dev-worker",
+        "enabled": True,
+    }
+
+
+def test_custom_domain_routes_the_hostname_to_the_script(run: Any) -> None:
+    rec, _ = build(run, custom_domain="mail-api.example.com", zone_id=ZONE_ID)
+    assert rec.one(CUSTOM_DOMAIN).inputs == {
+        "accountId": ACCOUNT_ID,
+        "hostname": "mail-api.example.com",
+        "service": "serverless-mail-dev-worker",
+        "zoneId": ZONE_ID,
+    }
+
+
+def test_iam_user_may_only_send_as_the_domain(run: Any) -> None:
+    rec, captured = build(run)
+    assert rec.one(USER).inputs == {
+        "name": "serverless-mail-dev-worker",
+        "path": "/serverless-mail/",
+    }
+    policy = rec.one(USER_POLICY).inputs
+    assert policy["user"] == "serverless-mail-dev-worker"
+    assert json.loads(policy["policy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [captured["grant"]],
+    }
+    assert rec.one(ACCESS_KEY).inputs == {"user": "serverless-mail-dev-worker"}
+
+
+def test_enqueue_token_is_a_48_character_alphanumeric_random_password(run: Any) -> None:
+    rec, _ = build(run)
+    assert rec.one(PASSWORD).name == "worker-enqueue-token"
+    assert rec.one(PASSWORD).inputs == {"length": 48, "special": False}
+
+
+def _walk(value: Any, inside_secret: bool = False) -> Iterator[tuple[Any, bool]]:
+    if isinstance(value, Secret):
+        yield from _walk(value.value, True)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _walk(v, inside_secret)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v, inside_secret)
+    else:
+        yield value, inside_secret
+
+
+def test_access_key_and_token_are_secret_wherever_they_appear(run: Any) -> None:
+    rec, _ = build(run)
+    token = rec.one(PASSWORD).outputs["result"]
+    key_secret = rec.one(ACCESS_KEY).outputs["secret"]
+    key_id = "worker-access-key-id"
+    sensitive = {token, key_secret, key_id}
+    seen = []
+    for r in rec.resources:
+        for value, secret in _walk(r.inputs):
+            if value in sensitive:
+                seen.append((r.name, value))
+                assert secret, f"{r.name} has a sensitive value outside a secret"
+    assert sorted(seen) == sorted(
+        [("worker-script", key_id), ("worker-script", key_secret), ("worker-script", token)]
+    )
+    for name, out in rec.stack_outputs.items():
+        for value, secret in _walk(out):
+            assert value not in sensitive or secret, f"stack output {name} leaks a secret"
+    assert rec.stack_outputs["enqueue_token"] == Secret(token)
+
+
+def test_component_attributes(run: Any) -> None:
+    rec, captured = build(run)
+    sender = captured["sender"]
+    assert sender.script_name == "serverless-mail-dev-worker"
+    assert sender.url is None
+    assert sender.custom_domain is None
+    assert sender.subdomain is not None
+    assert rec.stack_outputs["url"] is None
+    assert rec.stack_outputs["script_name"] == "serverless-mail-dev-worker"
+
+
+@pytest.mark.parametrize(
+    ("settings", "url"),
+    [
+        ({}, None),
+        ({"workers_dev_subdomain": "acme"}, "https://serverless-mail-dev-worker.acme.workers.dev"),
+        (
+            {"custom_domain": "api.example.com", "zone_id": ZONE_ID, "workers_dev_subdomain": "a"},
+            "https://api.example.com",
+        ),
+        (
+            {"custom_domain": "api.example.com", "zone_id": ZONE_ID, "workers_dev": False},
+            "https://api.example.com",
+        ),
+    ],
+)
+def test_url_is_the_custom_domain_else_workers_dev_when_known(
+    settings: dict[str, Any], url: str | None, run: Any
+) -> None:
+    rec, captured = build(run, **settings)
+    assert captured["sender"].url == url
+    assert rec.stack_outputs["url"] == url
+
+
+def test_explicit_script_name_names_script_queues_and_user(run: Any) -> None:
+    rec, _ = build(run, script_name="mailer")
+    assert rec.one(SCRIPT).inputs["scriptName"] == "mailer"
+    assert rec.named("worker-queue").inputs["queueName"] == "mailer-queue"
+    assert rec.named("worker-dlq").inputs["queueName"] == "mailer-dlq"
+    assert rec.one(USER).inputs["name"] == "mailer"
+
+
+def test_default_script_name_is_sanitized_to_cloudflares_alphabet(run: Any) -> None:
+    rec, _ = build(run, project="My_Mail", stack="Prod.EU")
+    assert rec.one(SCRIPT).inputs["scriptName"] == "my-mail-prod-eu-worker"
+
+
+def test_long_default_names_stay_within_63_characters(run: Any) -> None:
+    rec, _ = build(run, project="p" * 40, stack="s" * 40)
+    name = rec.one(SCRIPT).inputs["scriptName"]
+    assert name == "p" * 40 + "-" + "s" * 22
+    queues = [rec.named(n).inputs["queueName"] for n in ("worker-queue", "worker-dlq")]
+    assert queues == ["p" * 40 + "-" + "s" * 16 + "-queue", "p" * 40 + "-" + "s" * 18 + "-dlq"]
+    assert all(len(n) <= 63 for n in [name, *queues])
+
+
+def test_pure_helpers() -> None:
+    assert sanitize_name("--A__b..c--") == "a-b-c"
+    assert sanitize_name("a" * 62 + "-b") == "a" * 62
+    assert queue_names("x") == ("x-queue", "x-dlq")
+    assert worker_url("s", None, None) is None
+    assert worker_url("s", None, "team") == "https://s.team.workers.dev"
+    assert worker_url("s", "h.example.com", "team") == "https://h.example.com"
+
+
+def test_load_worker_bundle_reads_worker_json(tmp_path: Path) -> None:
+    worker = tmp_path / "worker"
+    (worker / "out").mkdir(parents=True)
+    (worker / "out" / "w.mjs").write_text("export default {};\n")
+    (worker / "worker.json").write_text(
+        json.dumps(
+            {
+                "main_module": "w.mjs",
+                "bundle": "out/w.mjs",
+                "compatibility_date": "2025-01-02",
+                "compatibility_flags": ["nodejs_compat"],
+            }
+        )
+    )
+    bundle = load_worker_bundle(tmp_path)
+    assert bundle.main_module == "w.mjs"
+    assert bundle.content == "export default {};\n"
+    assert bundle.compatibility_date == "2025-01-02"
+    assert bundle.compatibility_flags == ("nodejs_compat",)
+
+
+def test_domain_must_be_an_email_domain() -> None:
+    args = WorkerSenderArgs(domain="mail.example.com", **REQUIRED)
+    with pytest.raises(ConfigError, match=r"`domain` must be an EmailDomain component, but str"):
+        args.validate()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"account_id": "ABC"}, r"`account_id` must be a Cloudflare account id .* but 'ABC' was"),
+        (
+            {"default_from": "no-reply"},
+            r"`default_from` must be an email address .* but 'no-reply' was provided",
+        ),
+        (
+            {"default_from": "no-reply@other.org"},
+            r"`default_from` must be an address on 'mail.example.com' .* 'no-reply@other.org'",
+        ),
+        ({"region": "eu_west_1"}, r"`region` must be an AWS region code .* 'eu_west_1'"),
+        (
+            {"script_name": "My_Worker"},
+            r"`script_name` must be 1 to 63 lower-case letters, .* but 'My_Worker' was provided",
+        ),
+        ({"script_name": "a" * 64}, r"`script_name` must be 1 to 63 lower-case letters"),
+        ({"max_batch_size": 0}, r"`max_batch_size` must be between 1 and 100, but 0 was"),
+        ({"max_batch_size": 101}, r"`max_batch_size` must be between 1 and 100, but 101 was"),
+        (
+            {"max_batch_size": "10"},
+            r"`max_batch_size` must be a whole number between 1 and 100, but '10' \(str\)",
+        ),
+        (
+            {"max_batch_timeout_seconds": 61},
+            r"`max_batch_timeout_seconds` must be between 0 and 60, but 61 was",
+        ),
+        (
+            {"max_batch_timeout_seconds": 0.5},
+            r"`max_batch_timeout_seconds` must be a whole number between 0 and 60, but 0.5",
+        ),
+        ({"max_retries": 101}, r"`max_retries` must be between 0 and 100, but 101 was"),
+        ({"max_retries": -1}, r"`max_retries` must be between 0 and 100, but -1 was"),
+        (
+            {"retry_delay_seconds": 43201},
+            r"`retry_delay_seconds` must be between 0 and 43200, but 43201 was",
+        ),
+        ({"workers_dev": "yes"}, r"`workers_dev` must be true or false, but 'yes' \(str\)"),
+        ({"observability": 1}, r"`observability` must be true or false, but 1 \(int\)"),
+        (
+            {"custom_domain": "https://api.example.com", "zone_id": ZONE_ID},
+            r"`custom_domain` must be a lower-case domain name .* 'https://api.example.com'",
+        ),
+        (
+            {"custom_domain": "api.example.com"},
+            r"`zone_id` is required with `custom_domain`, but none was provided: .* "
+            r"'api.example.com'",
+        ),
+        (
+            {"zone_id": ZONE_ID},
+            r"`zone_id` is only used with `custom_domain`, but '0011.*' was provided without one",
+        ),
+        (
+            {"custom_domain": "api.example.com", "zone_id": "zone"},
+            r"`zone_id` must be a Cloudflare zone id .* but 'zone' was provided",
+        ),
+        (
+            {"workers_dev": False, "workers_dev_subdomain": "team"},
+            r"`workers_dev_subdomain` is only used with `workers_dev`, but 'team' was provided "
+            r"while `workers_dev` is false",
+        ),
+        (
+            {"workers_dev_subdomain": "team.workers.dev"},
+            r"`workers_dev_subdomain` must be the account's workers.dev subdomain, .* "
+            r"'team.workers.dev'",
+        ),
+        (
+            {"workers_dev": False},
+            r"`workers_dev` must be true when no `custom_domain` is set, but false was provided",
+        ),
+    ],
+)
+def test_invalid_args_fail_before_any_child_exists(
+    settings: dict[str, Any], message: str, run: Any
+) -> None:
+    errors: list[ConfigError] = []
+
+    def program() -> None:
+        domain = EmailDomain("mail", DOMAIN_ARGS)
+        try:
+            WorkerSender("worker", WorkerSenderArgs(domain=domain, **{**REQUIRED, **settings}))
+        except ConfigError as error:
+            errors.append(error)
+
+    rec = run(program)
+    assert len(errors) == 1
+    with pytest.raises(ConfigError, match=message):
+        raise errors[0]
+    assert [r.name for r in rec.resources if r.parent_name == "worker"] == []
