@@ -1,0 +1,404 @@
+"""The Lambda function that sends the queue's email through SES v2: least-privilege
+role, log group with retention, DynamoDB idempotency table and SQS event source."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import pulumi
+import pulumi_aws as aws
+
+from .email_domain import REGION_RE, EmailDomain
+from .email_queue import EmailQueue, derived_visibility_timeout
+from .errors import ConfigError
+from .lambda_package import (
+    HANDLER,
+    RUNTIME,
+    lambda_package_bytes,
+    powertools_layer_arn,
+    source_code_hash,
+)
+from .validation import check_bool, check_choice, check_email, check_int, check_pattern
+
+__all__ = [
+    "IDEMPOTENCY_TABLE_ACTIONS",
+    "LOG_RETENTION_DAYS",
+    "LOG_WRITE_ACTIONS",
+    "LambdaSender",
+    "LambdaSenderArgs",
+    "function_name_for",
+]
+
+TYPE = "serverless-mail:index:LambdaSender"
+
+Architecture = Literal["arm64", "x86_64"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+IDEMPOTENCY_TABLE_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
+"""The item actions Powertools' DynamoDB idempotency layer uses, and nothing else."""
+
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+"""Writing to the function's own log group; the group exists before the function, so
+``logs:CreateLogGroup`` is not granted."""
+
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+"""The retention values CloudWatch Logs accepts (PutRetentionPolicy); "never expire"
+is not offered."""
+
+SERVICE_NAME = "serverless-mail-sender"
+"""``POWERTOOLS_SERVICE_NAME``: the ``service`` key of every log line."""
+
+MAX_SEND_CONCURRENCY = 50
+"""The handler's upper bound of ``EMAIL_SEND_CONCURRENCY`` (lambda_sender/config.py)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaSenderArgs:
+    """Arguments of :class:`LambdaSender`."""
+
+    queue: EmailQueue
+    """The queue the function consumes (its DLQ receives rejected messages). Required."""
+
+    domain: EmailDomain
+    """The SES domain the function sends as. Required."""
+
+    default_from: str
+    """Sender of messages that name none, on ``domain`` (``Name <addr>`` allowed).
+    Required."""
+
+    region: str
+    """The AWS region the function runs in; picks the Powertools layer. Required."""
+
+    timeout_seconds: int = 30
+    """Function timeout, in seconds (1 to 900). Default: ``30``."""
+
+    memory_mb: int = 256
+    """Function memory, in MB (128 to 10240). Default: ``256``."""
+
+    batch_size: int = 10
+    """Messages per invocation (1 to 10000; above 10 needs a batching window).
+    Default: ``10``."""
+
+    batching_window_seconds: int = 0
+    """How long the event source gathers a batch, in seconds (0 to 300). Default: ``0``."""
+
+    maximum_concurrency: int = 5
+    """Most concurrent invocations the event source starts (2 to 1000); bounds the SES
+    send rate. Default: ``5``."""
+
+    reserved_concurrency: int | None = None
+    """Concurrency reserved for the function, at least ``maximum_concurrency``.
+    Default: ``None`` (unreserved, from the account's pool)."""
+
+    send_concurrency: int = 10
+    """Sends in flight within one batch (1 to 50), ``EMAIL_SEND_CONCURRENCY``.
+    Default: ``10``."""
+
+    log_retention_days: int = 30
+    """Retention of the function's log group, one of CloudWatch's values (1, 3, 5, 7,
+    14, 30, 60, 90, … 3653). Default: ``30``."""
+
+    point_in_time_recovery: bool = True
+    """Point-in-time recovery of the idempotency table. Default: ``True``."""
+
+    architecture: Architecture = "arm64"
+    """Instruction set, ``"arm64"`` or ``"x86_64"``. Default: ``"arm64"`` (cheaper per
+    GB-second)."""
+
+    log_level: LogLevel = "INFO"
+    """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        if not isinstance(self.queue, EmailQueue):
+            raise ConfigError(
+                f"`queue` must be an EmailQueue, but {type(self.queue).__name__} was provided"
+            )
+        if not isinstance(self.domain, EmailDomain):
+            raise ConfigError(
+                f"`domain` must be an EmailDomain, but {type(self.domain).__name__} was provided"
+            )
+        check_email("default_from", self.default_from, self.domain.domain, display_name=True)
+        check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
+        check_int("timeout_seconds", self.timeout_seconds, 1, 900)
+        check_int("memory_mb", self.memory_mb, 128, 10240)
+        check_int("batch_size", self.batch_size, 1, 10000)
+        check_int("batching_window_seconds", self.batching_window_seconds, 0, 300)
+        if self.batch_size > 10 and self.batching_window_seconds < 1:
+            # Lambda Developer Guide, "Using Lambda with Amazon SQS": batch sizes above
+            # 10 require MaximumBatchingWindowInSeconds of at least 1.
+            raise ConfigError(
+                f"`batch_size` above 10 needs `batching_window_seconds` of at least 1, but "
+                f"`batch_size` is {self.batch_size} and `batching_window_seconds` is "
+                f"{self.batching_window_seconds}: set a window of 1 to 300 seconds or a "
+                "batch size of at most 10"
+            )
+        check_int("maximum_concurrency", self.maximum_concurrency, 2, 1000)
+        if self.reserved_concurrency is not None:
+            check_int("reserved_concurrency", self.reserved_concurrency, 1, 1_000_000)
+            if self.reserved_concurrency < self.maximum_concurrency:
+                raise ConfigError(
+                    f"`reserved_concurrency` must be at least `maximum_concurrency` "
+                    f"({self.maximum_concurrency}), but {self.reserved_concurrency} was "
+                    "provided: the event source would start more invocations than the "
+                    "function may run, and the throttled batches go back to the queue and "
+                    "on to the DLQ; raise `reserved_concurrency` or lower "
+                    "`maximum_concurrency`"
+                )
+        check_int("send_concurrency", self.send_concurrency, 1, MAX_SEND_CONCURRENCY)
+        if isinstance(self.log_retention_days, bool) or (
+            self.log_retention_days not in LOG_RETENTION_DAYS
+        ):
+            raise ConfigError(
+                "`log_retention_days` must be one of CloudWatch's retention values "
+                f"({', '.join(map(str, LOG_RETENTION_DAYS))}), but "
+                f"{self.log_retention_days!r} was provided"
+            )
+        check_bool("point_in_time_recovery", self.point_in_time_recovery)
+        check_choice("architecture", self.architecture, get_args(Architecture))
+        check_choice("log_level", self.log_level, get_args(LogLevel))
+        needed = derived_visibility_timeout(self.timeout_seconds, self.batching_window_seconds)
+        if self.queue.visibility_timeout_seconds < needed:
+            raise ConfigError(
+                f"the queue's visibility timeout ({self.queue.visibility_timeout_seconds}) "
+                f"must be at least {needed} (6 * `timeout_seconds` {self.timeout_seconds} + "
+                f"`batching_window_seconds` {self.batching_window_seconds}), or messages "
+                "are delivered again while a batch is still running: build the EmailQueue "
+                "with `consumer_timeout_seconds` and `batching_window_seconds` equal to "
+                "the sender's"
+            )
+
+
+class LambdaSender(pulumi.ComponentResource):
+    """Consumes the email queue and sends each message once through SES v2.
+
+    Attributes:
+        function: the Lambda function.
+        role: its execution role (inline policies only, each on one ARN).
+        table: the DynamoDB idempotency table.
+        log_group: ``/aws/lambda/<function name>``, with retention.
+        event_source_mapping: the SQS event source (partial batch responses).
+        function_name / function_arn / role_arn / table_name: what callers usually need.
+    """
+
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    role_policies: list[aws.iam.RolePolicy]
+    table: aws.dynamodb.Table
+    log_group: aws.cloudwatch.LogGroup
+    event_source_mapping: aws.lambda_.EventSourceMapping
+
+    def __init__(
+        self,
+        name: str,
+        args: LambdaSenderArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, {}, opts)
+        args.validate()
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._function_name = function_name_for(name)
+
+        self._create_log_group()
+        self._create_idempotency_table()
+        self._create_role()
+        self._grant_permissions()
+        self._create_function()
+        self._subscribe_to_queue()
+
+        self.function_name = self.function.name
+        self.function_arn = self.function.arn
+        self.role_arn = self.role.arn
+        self.table_name = self.table.name
+        self.register_outputs(
+            {
+                "function_name": self.function_name,
+                "function_arn": self.function_arn,
+                "role_arn": self.role_arn,
+                "table_name": self.table_name,
+                "log_group_name": self.log_group.name,
+            }
+        )
+
+    def _create_log_group(self) -> None:
+        # Created before the function so retention applies from the first line (Lambda
+        # would otherwise create the group itself, without retention).
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-logs",
+            name=f"/aws/lambda/{self._function_name}",
+            retention_in_days=self._args.log_retention_days,
+            opts=self._child,
+        )
+
+    def _create_idempotency_table(self) -> None:
+        self.table = aws.dynamodb.Table(
+            f"{self._name}-idempotency",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="id",
+            attributes=[{"name": "id", "type": "S"}],
+            ttl={"attribute_name": "expiration", "enabled": True},
+            point_in_time_recovery={"enabled": self._args.point_in_time_recovery},
+            server_side_encryption={"enabled": True},
+            opts=self._child,
+        )
+
+    def _create_role(self) -> None:
+        self.role = aws.iam.Role(
+            f"{self._name}-role",
+            assume_role_policy=json.dumps(lambda_trust_policy()),
+            description=f"Execution role of the {self._function_name} email sender",
+            opts=self._child,
+        )
+
+    def _grant_permissions(self) -> None:
+        queue, domain = self._args.queue, self._args.domain
+        grants: list[tuple[str, pulumi.Output[dict[str, Any]]]] = [
+            ("consume-queue", queue.grant_consume_messages()),
+            ("dead-letter", queue.grant_dead_letter_send()),
+            ("send-email", domain.grant_send_email()),
+            ("idempotency", self.table.arn.apply(idempotency_table_statement)),
+            ("logs", self.log_group.arn.apply(log_write_statement)),
+        ]
+        # The handler both reads the queue and writes rejected messages to the DLQ, so
+        # with a KMS key it needs to generate data keys as well as decrypt.
+        key = queue.grant_encryption_key_use(send=True)
+        if key is not None:
+            grants.append(("queue-key", key))
+        self.role_policies = [
+            aws.iam.RolePolicy(
+                f"{self._name}-allow-{key_name}",
+                role=self.role.id,
+                policy=statement.apply(lambda s: json.dumps(policy_document([s]))),
+                opts=self._child,
+            )
+            for key_name, statement in grants
+        ]
+
+    def _create_function(self) -> None:
+        args = self._args
+        archive, code_hash = package_archive()
+        environment: dict[str, pulumi.Input[str]] = {
+            "EMAIL_DEFAULT_FROM": args.default_from,
+            "EMAIL_DOMAIN": args.domain.domain,
+            "EMAIL_CONFIGURATION_SET": args.domain.configuration_set_name,
+            "EMAIL_IDEMPOTENCY_TABLE": self.table.name,
+            "EMAIL_DEAD_LETTER_QUEUE_URL": args.queue.dead_letter_queue_url,
+            "EMAIL_SEND_CONCURRENCY": str(args.send_concurrency),
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_LOG_LEVEL": args.log_level,
+        }
+        self.function = aws.lambda_.Function(
+            f"{self._name}-function",
+            name=self._function_name,
+            description="serverless-mail: sends queued email through SES v2",
+            role=self.role.arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            architectures=[args.architecture],
+            code=pulumi.FileArchive(str(archive)),
+            source_code_hash=code_hash,
+            layers=[powertools_layer_arn(args.region, args.architecture)],
+            timeout=args.timeout_seconds,
+            memory_size=args.memory_mb,
+            reserved_concurrent_executions=args.reserved_concurrency,
+            environment={"variables": environment},
+            logging_config={"log_format": "Text", "log_group": self.log_group.name},
+            # Without the policies the first invocations fail to log or send.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.log_group, *self.role_policies]
+            ),
+        )
+
+    def _subscribe_to_queue(self) -> None:
+        args = self._args
+        # Lambda checks the role can read the queue when the mapping is created, and
+        # IAM is eventually consistent: the policies must exist first.
+        self.event_source_mapping = aws.lambda_.EventSourceMapping(
+            f"{self._name}-queue-events",
+            event_source_arn=args.queue.arn,
+            function_name=self.function.arn,
+            batch_size=args.batch_size,
+            maximum_batching_window_in_seconds=args.batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": args.maximum_concurrency},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_policies),
+        )
+
+
+def function_name_for(name: str) -> str:
+    """``<project>-<stack>-<name>`` in Lambda's alphabet (letters, digits, _ and -), ≤ 64."""
+    raw = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"
+    return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:64]
+
+
+@functools.cache
+def package_archive() -> tuple[Path, str]:
+    """The deterministic package, written once per content to the temp directory,
+    and its ``source_code_hash``."""
+    data = lambda_package_bytes()
+    code_hash = source_code_hash(data)
+    cache = Path(tempfile.gettempdir()) / "serverless-mail"
+    target = cache / f"{hashlib.sha256(data).hexdigest()}.zip"
+    if not (target.is_file() and target.read_bytes() == data):
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target, code_hash
+
+
+def lambda_trust_policy() -> dict[str, Any]:
+    """The execution role's trust policy: only the Lambda service may assume it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def policy_document(statements: list[dict[str, Any]]) -> dict[str, Any]:
+    """An IAM policy document holding ``statements``."""
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def idempotency_table_statement(table_arn: str) -> dict[str, Any]:
+    """Item reads and writes on the idempotency table, nothing else."""
+    return {
+        "Sid": "IdempotencyRecords",
+        "Effect": "Allow",
+        "Action": list(IDEMPOTENCY_TABLE_ACTIONS),
+        "Resource": table_arn,
+    }
+
+
+def log_write_statement(log_group_arn: str) -> dict[str, Any]:
+    """Writing log streams of the one log group; ``:*`` names its streams."""
+    return {
+        "Sid": "WriteOwnLogs",
+        "Effect": "Allow",
+        "Action": list(LOG_WRITE_ACTIONS),
+        "Resource": f"{log_group_arn}:*",
+    }
