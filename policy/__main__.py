@@ -1,0 +1,15 @@
+"""The serverless-mail policy pack: ``pulumi preview --policy-pack policy``.
+
+The rules live in :mod:`serverless_mail.policies` (shared with the offline plan
+and the tests). Building the pack starts the analyzer server and never returns,
+so nothing may import this file.
+"""
+
+from pulumi_policy import EnforcementLevel, PolicyPack
+from serverless_mail.policies import POLICIES
+
+PolicyPack(
+    name="serverless-mail",
+    policies=POLICIES,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
