@@ -116,7 +116,7 @@ def _child_batch() -> None:
     trips = []
     for _ in range(RUNS):
         started = time.perf_counter()
-        h._ses.send_email(
+        h._client("sesv2").send_email(
             FromEmailAddress="noreply@mail.example.com",
             Destination={"ToAddresses": ["a@example.org"]},
             Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}},

@@ -70,23 +70,22 @@ _boto_config = BotoConfig(
     read_timeout=10,
     max_pool_connections=CONFIG.concurrency,
 )
-# Created at init on purpose: every invocation sends, and init code runs before the
-# first event (and is captured by SnapStart), so the ~50 ms model load is not paid
-# on a request.
-_ses = _session.client("sesv2", config=_boto_config)
-_sqs_client: Any = None
-_sqs_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
 _executor = ThreadPoolExecutor(max_workers=CONFIG.concurrency, thread_name_prefix="send")
 
 
-def _sqs() -> Any:
-    """The SQS client, built on first use: only rejected messages need it, and building
-    it at import would add a quarter of boto3's own import time to every cold start."""
-    global _sqs_client
-    with _sqs_lock:
-        if _sqs_client is None:
-            _sqs_client = _session.client("sqs", config=_boto_config)
-        return _sqs_client
+def _client(service: str) -> Any:
+    """A boto3 client, built once on first use (thread-safe).
+
+    Building the SES client loads ~50 ms of API model; at import that would put cold
+    import at ~1.9x `import boto3` (bench/bench_lambda.py), so the first send pays it
+    once per container instead. SQS is needed only for rejected messages.
+    """
+    with _clients_lock:
+        if service not in _clients:
+            _clients[service] = _session.client(service, config=_boto_config)
+        return _clients[service]
 
 
 def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
@@ -101,12 +100,36 @@ _idempotency_config = IdempotencyConfig(
     expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     response_hook=_mark_duplicate,
 )
-_persistence = DynamoDBPersistenceLayer(
+
+
+class _LazyDynamoDBPersistenceLayer(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB idempotency store, with its client built on first use.
+
+    The stock layer builds its boto3 client in ``__init__``; the first client of a
+    process loads botocore's endpoint rules, the largest single cost of a cold import.
+    The constructor gets a placeholder (Powertools' user-agent hook skips objects
+    without ``meta``) and every later access goes to the shared lazy client.
+    """
+
+    _ready = False
+
+    @property
+    def client(self) -> Any:
+        return _client("dynamodb") if self._ready else _NOT_BUILT
+
+    @client.setter
+    def client(self, _value: Any) -> None:
+        pass
+
+
+_NOT_BUILT = object()
+_persistence = _LazyDynamoDBPersistenceLayer(
     table_name=CONFIG.idempotency_table,
     key_attr="id",
     expiry_attr="expiration",
-    boto3_client=_session.client("dynamodb", config=_boto_config),
+    boto3_client=_NOT_BUILT,
 )
+_persistence._ready = True
 
 
 class ConcurrentBatchProcessor(BatchProcessor):
@@ -142,7 +165,7 @@ def _send_once(message: dict[str, Any]) -> dict[str, Any]:
         message, default_from=CONFIG.default_from, configuration_set=CONFIG.configuration_set
     )
     try:
-        response = _ses.send_email(**request)
+        response = _client("sesv2").send_email(**request)
     except Exception as exc:
         failure = classify(exc)
         error = PermanentSendError if failure.kind == "permanent" else TransientSendError
@@ -212,7 +235,7 @@ def _dead_letter(record: SQSRecord, email: Email | None, error_class: str, reaso
     if email is not None:
         attributes["email_id"] = {"DataType": "String", "StringValue": email.id}
     try:
-        _sqs().send_message(
+        _client("sqs").send_message(
             QueueUrl=CONFIG.dead_letter_queue_url,
             MessageBody=record.body,
             MessageAttributes=attributes,

@@ -280,7 +280,7 @@ def lambda_faults(lambda_module: ModuleType) -> Iterator[dict[str, list[Any]]]:
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
 
-    events = lambda_module._ses.meta.events
+    events = lambda_module._client("sesv2").meta.events
     events.register("before-call.sesv2.SendEmail", hook, unique_id="lambda-faults")
     try:
         yield plan

@@ -63,7 +63,7 @@ def test_send_request_carries_config_set_tags_headers_reply_to_cc_bcc(
     def spy(params: dict[str, Any], **_: Any) -> None:
         calls.append(json.loads(params["body"]))
 
-    events = lambda_module._ses.meta.events
+    events = lambda_module._client("sesv2").meta.events
     events.register("before-call.sesv2.SendEmail", spy, unique_id="spy")
     try:
         moto_aws.send(
@@ -247,7 +247,7 @@ def test_dead_letter_failure_becomes_a_batch_item_failure(moto_aws, lambda_poll,
     def refuse(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://sqs.local")
 
-    events = lambda_module._sqs().meta.events
+    events = lambda_module._client("sqs").meta.events
     events.register("before-call.sqs.SendMessage", refuse, unique_id="refuse")
     try:
         rounds = lambda_poll()
@@ -268,7 +268,7 @@ def test_sends_of_a_batch_run_concurrently(moto_aws, lambda_poll, lambda_module)
 
     for i in range(10):
         moto_aws.send(message(f"c-{i}"))
-    events = lambda_module._ses.meta.events
+    events = lambda_module._client("sesv2").meta.events
     events.register("before-call.sesv2.SendEmail", slow, unique_id="slow")
     try:
         started = time.perf_counter()
