@@ -18,8 +18,11 @@ from typing import Any, TypeVar
 
 import pulumi
 
-from .email_domain import REGION_RE, DmarcArgs, EmailDomainArgs
+from .email_domain import REGION_RE, DmarcArgs, EmailDomain, EmailDomainArgs
+from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
+from .lambda_sender import LambdaSenderArgs
+from .worker_sender import WorkerSenderArgs
 from .validation import check_email, check_pattern
 
 __all__ = ["NAMESPACE", "StageConfig", "load_stage_config", "parse_stage_config"]
@@ -150,6 +153,18 @@ class StageConfig:
     default_from: str
     """``serverless-mail:email.defaultFrom``. Default: ``no-reply@<domain>``."""
 
+    queue: EmailQueueArgs
+    """``serverless-mail:queue``: the SQS queue and its DLQ (the consumer timeout and
+    batching window are filled from ``serverless-mail:lambda``)."""
+
+    lambda_sender: Mapping[str, Any] | None
+    """``serverless-mail:lambda``: :class:`LambdaSenderArgs` settings, or ``None`` when
+    ``enabled: false`` turns the Lambda path off."""
+
+    worker_sender: Mapping[str, Any] | None
+    """``serverless-mail:worker``: :class:`WorkerSenderArgs` settings, or ``None`` when
+    ``enabled: false`` turns the Worker path off."""
+
     @property
     def is_production(self) -> bool:
         """Whether this stage is production (stack name ``prod`` or ``production``)."""
@@ -162,6 +177,43 @@ _EMAIL_FIELDS = tuple(
     if f.name not in ("domain", "zone_id", "zone_name", "region", "dmarc")
 )
 _DMARC_FIELDS = tuple(f.name for f in dataclasses.fields(DmarcArgs))
+
+
+def _settings_fields(cls: type, wiring: tuple[str, ...]) -> tuple[str, ...]:
+    """The fields of an ``…Args`` class that config may set (not the wiring)."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in wiring)
+
+
+_QUEUE_FIELDS = _settings_fields(
+    EmailQueueArgs, ("consumer_timeout_seconds", "batching_window_seconds", "kms_key_arn")
+)
+_LAMBDA_FIELDS = _settings_fields(
+    LambdaSenderArgs, ("queue", "domain", "default_from", "region")
+)
+_WORKER_FIELDS = _settings_fields(
+    WorkerSenderArgs, ("domain", "account_id", "default_from", "region", "zone_id")
+)
+
+
+def _stand_in(cls: type[_T], **attributes: Any) -> _T:
+    """An instance of a component class that registers nothing.
+
+    It lets config be validated by the component's own ``Args.validate`` (which
+    checks the types and attributes of the components it is wired to) before any
+    resource exists, so the rules are written once, on the Args.
+    """
+    obj = cls.__new__(cls)
+    obj.__dict__.update(attributes)
+    return obj
+
+
+def _enabled(section: _Section) -> bool:
+    enabled = section.raw.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(
+            f"`{section.key}.enabled` must be true or false, but {enabled!r} was provided"
+        )
+    return enabled
 
 
 def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> StageConfig:
@@ -221,12 +273,70 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
     )
     default_from = email.raw.get("defaultFrom", f"no-reply@{domain}")
     check_email(f"{email.key}.defaultFrom", default_from, domain=domain, display_name=True)
+    domain_stand_in = _stand_in(EmailDomain, domain=domain)
+
+    lambda_section = _Section(f"{NAMESPACE}:lambda", values.get("lambda"))
+    lambda_on = _enabled(lambda_section)
+    lambda_settings = lambda_section.build(dict, fields=_LAMBDA_FIELDS)
+    defaults = {f.name: f.default for f in dataclasses.fields(LambdaSenderArgs)}
+    timeout = lambda_settings.get("timeout_seconds", defaults["timeout_seconds"])
+    window = lambda_settings.get("batching_window_seconds", defaults["batching_window_seconds"])
+
+    queue_section = _Section(f"{NAMESPACE}:queue", values.get("queue"))
+    queue_args = queue_section.build(
+        EmailQueueArgs,
+        fields=_QUEUE_FIELDS,
+        fixed={"consumer_timeout_seconds": timeout, "batching_window_seconds": window},
+    )
+    queue_section.validated(
+        queue_args.validate,
+        elsewhere={
+            "consumer_timeout_seconds": f"{lambda_section.key}.timeoutSeconds",
+            "batching_window_seconds": f"{lambda_section.key}.batchingWindowSeconds",
+        },
+    )
+    if lambda_on:
+        lambda_args = LambdaSenderArgs(
+            queue=_stand_in(
+                EmailQueue,
+                visibility_timeout_seconds=queue_args.effective_visibility_timeout_seconds,
+            ),
+            domain=domain_stand_in,
+            default_from=default_from,
+            region=region,
+            **lambda_settings,
+        )
+        lambda_section.validated(
+            lambda_args.validate,
+            elsewhere={"queue": f"{NAMESPACE}:queue.visibilityTimeoutSeconds"},
+        )
+
+    worker_section = _Section(f"{NAMESPACE}:worker", values.get("worker"))
+    worker_on = _enabled(worker_section)
+    worker_settings = worker_section.build(dict, fields=_WORKER_FIELDS)
+    if worker_on:
+        if worker_settings.get("custom_domain") is not None:
+            worker_settings["zone_id"] = zone_id
+        worker_args = WorkerSenderArgs(
+            domain=domain_stand_in,
+            account_id=account_id,
+            default_from=default_from,
+            region=region,
+            **worker_settings,
+        )
+        worker_section.validated(
+            worker_args.validate, elsewhere={"zone_id": f"{cloudflare.key}.zoneId"}
+        )
+
     return StageConfig(
         stack=stack,
         region=region,
         account_id=account_id,
         email=email_args,
         default_from=default_from,
+        queue=queue_args,
+        lambda_sender=lambda_settings if lambda_on else None,
+        worker_sender=worker_settings if worker_on else None,
     )
 
 

@@ -61,7 +61,10 @@ def test_plan_prod_json_lists_ses_and_the_six_dns_records() -> None:
         == "example.com"
     )
     assert len(by_type["aws:sesv2/configurationSet:ConfigurationSet"]) == 1
-    assert len(by_type["aws:sns/topic:Topic"]) == 1
+    assert sorted(r["name"] for r in by_type["aws:sns/topic:Topic"]) == [
+        "mail-domain-events",
+        "mail-queue-alarms",
+    ]
     mail_from = by_type["aws:sesv2/emailIdentityMailFromAttributes:EmailIdentityMailFromAttributes"]
     assert mail_from[0]["inputs"]["mailFromDomain"] == "bounce.example.com"
     records = sorted(
