@@ -22,8 +22,9 @@ from .email_domain import REGION_RE, DmarcArgs, EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSenderArgs
-from .worker_sender import WorkerSenderArgs
 from .validation import check_email, check_pattern
+from .vercel_env import VercelEnvArgs
+from .worker_sender import WorkerSenderArgs
 
 __all__ = ["NAMESPACE", "StageConfig", "load_stage_config", "parse_stage_config"]
 
@@ -165,6 +166,10 @@ class StageConfig:
     """``serverless-mail:worker``: :class:`WorkerSenderArgs` settings, or ``None`` when
     ``enabled: false`` turns the Worker path off."""
 
+    vercel: Mapping[str, Any] | None
+    """``serverless-mail:vercel``: :class:`VercelEnvArgs` settings, or ``None`` when the
+    section is absent or ``enabled: false``."""
+
     @property
     def is_production(self) -> bool:
         """Whether this stage is production (stack name ``prod`` or ``production``)."""
@@ -187,11 +192,22 @@ def _settings_fields(cls: type, wiring: tuple[str, ...]) -> tuple[str, ...]:
 _QUEUE_FIELDS = _settings_fields(
     EmailQueueArgs, ("consumer_timeout_seconds", "batching_window_seconds", "kms_key_arn")
 )
-_LAMBDA_FIELDS = _settings_fields(
-    LambdaSenderArgs, ("queue", "domain", "default_from", "region")
-)
+_LAMBDA_FIELDS = _settings_fields(LambdaSenderArgs, ("queue", "domain", "default_from", "region"))
 _WORKER_FIELDS = _settings_fields(
     WorkerSenderArgs, ("domain", "account_id", "default_from", "region", "zone_id")
+)
+_VERCEL_FIELDS = _settings_fields(
+    VercelEnvArgs,
+    (
+        "stage",
+        "queue_url",
+        "queue_arn",
+        "region",
+        "email_from",
+        "worker_url",
+        "worker_token",
+        "send_statement",
+    ),
 )
 
 
@@ -277,7 +293,7 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
 
     lambda_section = _Section(f"{NAMESPACE}:lambda", values.get("lambda"))
     lambda_on = _enabled(lambda_section)
-    lambda_settings = lambda_section.build(dict, fields=_LAMBDA_FIELDS)
+    lambda_settings: dict[str, Any] = lambda_section.build(dict, fields=_LAMBDA_FIELDS)
     defaults = {f.name: f.default for f in dataclasses.fields(LambdaSenderArgs)}
     timeout = lambda_settings.get("timeout_seconds", defaults["timeout_seconds"])
     window = lambda_settings.get("batching_window_seconds", defaults["batching_window_seconds"])
@@ -313,7 +329,7 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
 
     worker_section = _Section(f"{NAMESPACE}:worker", values.get("worker"))
     worker_on = _enabled(worker_section)
-    worker_settings = worker_section.build(dict, fields=_WORKER_FIELDS)
+    worker_settings: dict[str, Any] = worker_section.build(dict, fields=_WORKER_FIELDS)
     if worker_on:
         if worker_settings.get("custom_domain") is not None:
             worker_settings["zone_id"] = zone_id
@@ -328,6 +344,32 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
             worker_args.validate, elsewhere={"zone_id": f"{cloudflare.key}.zoneId"}
         )
 
+    vercel_section = _Section(f"{NAMESPACE}:vercel", values.get("vercel"))
+    vercel_on = bool(vercel_section.raw) and _enabled(vercel_section)
+    vercel_settings: dict[str, Any] = vercel_section.build(
+        dict,
+        fields=_VERCEL_FIELDS,
+        convert={"targets": _tuple_of_str(f"{vercel_section.key}.targets")},
+    )
+    if vercel_on:
+        # Stand-in values for what the stack creates; worker values only when the
+        # Worker path is on, so the secret-on-development rule sees the real shape.
+        worker_values: dict[str, Any] = (
+            {"worker_url": "https://worker.example.invalid", "worker_token": "stand-in"}
+            if worker_on
+            else {}
+        )
+        vercel_args = VercelEnvArgs(
+            stage=stack,
+            queue_url=f"https://sqs.{region}.amazonaws.com/000000000000/stand-in",
+            queue_arn=f"arn:aws:sqs:{region}:000000000000:stand-in",
+            region=region,
+            email_from=default_from,
+            **worker_values,
+            **vercel_settings,
+        )
+        vercel_section.validated(vercel_args.validate)
+
     return StageConfig(
         stack=stack,
         region=region,
@@ -337,6 +379,7 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
         queue=queue_args,
         lambda_sender=lambda_settings if lambda_on else None,
         worker_sender=worker_settings if worker_on else None,
+        vercel=vercel_settings if vercel_on else None,
     )
 
 

@@ -13,6 +13,7 @@ from .email_domain import EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
 from .lambda_sender import LambdaSender, LambdaSenderArgs
 from .validation import check_email
+from .vercel_env import VercelEnv, VercelEnvArgs
 from .worker_sender import WorkerSender, WorkerSenderArgs
 
 __all__ = ["TransactionalEmail", "TransactionalEmailArgs"]
@@ -46,6 +47,13 @@ class TransactionalEmailArgs:
     """Settings of :class:`WorkerSenderArgs` (not its wiring), or ``None`` to turn the
     Worker path off. Default: ``{}`` (on, with WorkerSenderArgs' defaults)."""
 
+    vercel: Mapping[str, Any] | None = None
+    """Settings of :class:`VercelEnvArgs` (team, project, targets, OIDC), or ``None``
+    for no Vercel variables. Default: ``None``."""
+
+    stage: str | None = None
+    """The stage, which picks the Vercel targets. Default: ``None`` (the stack name)."""
+
     @classmethod
     def from_stage(cls, config: StageConfig) -> TransactionalEmailArgs:
         """The arguments a validated stage config describes."""
@@ -56,6 +64,8 @@ class TransactionalEmailArgs:
             queue=config.queue,
             lambda_sender=config.lambda_sender,
             worker_sender=config.worker_sender,
+            vercel=config.vercel,
+            stage=config.stack,
         )
 
     def validate(self) -> None:
@@ -77,11 +87,13 @@ class TransactionalEmail(pulumi.ComponentResource):
         queue: the :class:`EmailQueue`.
         lambda_sender: the :class:`LambdaSender`, or ``None`` when that path is off.
         worker_sender: the :class:`WorkerSender`, or ``None`` when that path is off.
+        vercel: the :class:`VercelEnv`, or ``None`` without Vercel settings.
         outputs: the values a stack exports (see ``__main__.py``); secrets are secret.
     """
 
     lambda_sender: LambdaSender | None
     worker_sender: WorkerSender | None
+    vercel: VercelEnv | None
 
     def __init__(
         self,
@@ -98,6 +110,7 @@ class TransactionalEmail(pulumi.ComponentResource):
         self.domain = EmailDomain(f"{name}-domain", args.email, child)
         self._create_aws_path(child)
         self._create_worker_path(child)
+        self._publish_vercel_env(child)
 
         self.outputs: dict[str, Any] = {
             "identity_arn": self.domain.arn,
@@ -114,6 +127,8 @@ class TransactionalEmail(pulumi.ComponentResource):
             self.outputs["worker_url"] = self.worker_sender.url
             self.outputs["worker_script_name"] = self.worker_sender.script_name
             self.outputs["worker_enqueue_token"] = self.worker_sender.enqueue_token
+        if self.vercel is not None:
+            self.outputs["vercel_role_arn"] = self.vercel.role_arn
         self.register_outputs(self.outputs)
 
     def _create_aws_path(self, child: pulumi.ResourceOptions) -> None:
@@ -163,3 +178,25 @@ class TransactionalEmail(pulumi.ComponentResource):
                 ),
                 child,
             )
+
+    def _publish_vercel_env(self, child: pulumi.ResourceOptions) -> None:
+        args = self._args
+        self.vercel = None
+        if args.vercel is None:
+            return
+        worker = self.worker_sender
+        self.vercel = VercelEnv(
+            f"{self._name}-vercel",
+            VercelEnvArgs(
+                stage=args.stage or pulumi.get_stack(),
+                queue_url=self.queue.url,
+                queue_arn=self.queue.arn,
+                region=args.email.region,
+                email_from=args.default_from,
+                worker_url=worker.url if worker is not None else None,
+                worker_token=worker.enqueue_token if worker is not None else None,
+                send_statement=self.queue.grant_send_messages(),
+                **dict(args.vercel),
+            ),
+            child,
+        )
