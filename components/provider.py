@@ -34,6 +34,8 @@ from pulumi.provider.experimental.analyzer import Analyzer, is_input, unwrap_inp
 from pulumi.provider.experimental.schema import generate_schema
 
 from .email_domain import EmailDomain, EmailDomainArgs
+from .email_queue import EmailQueue, EmailQueueArgs
+from .transactional_email import TransactionalEmail, TransactionalEmailArgs
 from .vercel_env import VercelEnv, VercelEnvArgs
 
 __all__ = [
@@ -83,6 +85,34 @@ EXPOSED: tuple[Exposed, ...] = (
         VercelEnv,
         VercelEnvArgs,
         {"role_arn": str | None, "oidc_provider_arn": str | None, "targets": list[str]},
+    ),
+    Exposed(
+        EmailQueue,
+        EmailQueueArgs,
+        {
+            "arn": str,
+            "url": str,
+            "name": str,
+            "dead_letter_queue_arn": str,
+            "dead_letter_queue_url": str,
+        },
+    ),
+    # LambdaSender and WorkerSender take other components as arguments, which a
+    # package schema cannot express; other languages get them through the aggregate.
+    Exposed(
+        TransactionalEmail,
+        TransactionalEmailArgs,
+        {
+            "identity_arn": str,
+            "configuration_set_name": str,
+            "dns_records": list[dict[str, Any]],
+            "queue_url": str,
+            "dead_letter_queue_url": str,
+            "worker_url": str | None,
+            "worker_enqueue_token": str | None,
+            "vercel_role_arn": str | None,
+        },
+        read_outputs=lambda component: component.outputs,
     ),
 )
 """Every component in the package, in schema order: add one entry per component."""
@@ -195,7 +225,7 @@ class _Converter:
             return type(args[0])
         if origin in (tuple, list) and args:
             return list[self.provider_type(args[0], where)]  # type: ignore[misc]
-        if origin is dict and len(args) == 2 and args[0] is str:
+        if origin in (dict, Mapping) and len(args) == 2 and args[0] is str:
             return dict[str, self.provider_type(args[1], where)]  # type: ignore[misc]
         if dataclasses.is_dataclass(t) and isinstance(t, type):
             return self.typed_dict(t)
