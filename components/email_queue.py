@@ -380,11 +380,18 @@ def deny_insecure_transport_policy(queue_arn: str) -> dict[str, Any]:
 
 
 def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> dict[str, Any]:
-    """Key policy of the alarm topic's key.
+    """Key policy of the alarm topic's key: CloudWatch alarms may publish."""
+    return topic_key_policy(account_id, partition, "cloudwatch.amazonaws.com")
+
+
+def topic_key_policy(account_id: str, partition: str, publisher: str) -> dict[str, Any]:
+    """Key policy of an SNS topic's own key, for a service that publishes to it.
 
     The account keeps administering the key through IAM (KMS's default key policy);
-    CloudWatch may only generate data keys and decrypt, which publishing an alarm to
-    the encrypted topic needs. In a key policy ``Resource: "*"`` means this key.
+    the publishing service (CloudWatch, SES) may only generate data keys and decrypt,
+    which publishing to the encrypted topic needs. AWS managed ``alias/aws/sns`` can't
+    be used: its key policy lets no service principal use it and cannot be changed.
+    In a key policy ``Resource: "*"`` means this key.
     """
     return {
         "Version": "2012-10-17",
@@ -397,9 +404,11 @@ def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> dict[str,
                 "Resource": "*",
             },
             {
-                "Sid": "CloudWatchAlarmsPublishToTheTopic",
+                "Sid": "CloudWatchAlarmsPublishToTheTopic"
+                if publisher == "cloudwatch.amazonaws.com"
+                else "ServicePublishesToTheTopic",
                 "Effect": "Allow",
-                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Principal": {"Service": publisher},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
             },

@@ -47,6 +47,7 @@ def test_creates_exactly_the_expected_children(run: Any) -> None:
         "aws:sesv2/emailIdentityMailFromAttributes:EmailIdentityMailFromAttributes": 1,
         "aws:sns/topic:Topic": 1,
         "aws:sns/topicPolicy:TopicPolicy": 1,
+        "aws:kms/key:Key": 1,
         "cloudflare:index/dnsRecord:DnsRecord": 6,
     }
     assert all(r.parent_name == "mail" for r in rec.resources if r.type != EmailDomain_TYPE)
@@ -87,7 +88,13 @@ def test_events_go_to_sns_in_upper_snake_case(run: Any) -> None:
     ]
     topic = rec.one("aws:sns/topic:Topic")
     assert dest["eventDestination"]["snsDestination"]["topicArn"].startswith("arn:aws:sns:")
-    assert topic.inputs["kmsMasterKeyId"] == "alias/aws/sns"
+    key = rec.one("aws:kms/key:Key")
+    assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    assert key.inputs["enableKeyRotation"] is True
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    assert statements[1]["Principal"] == {"Service": "ses.amazonaws.com"}
+    assert statements[1]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert statements[0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
 
 
 def test_topic_policy_lets_only_ses_of_this_account_and_configuration_set_publish(
