@@ -13,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
-from .email_queue import topic_key_policy
 from .errors import ConfigError
+from .topics import create_service_topic
 from .validation import (
     check_bool,
     check_choice,
@@ -290,22 +290,13 @@ class EmailDomain(pulumi.ComponentResource):
         )
 
     def _create_events_topic(self) -> None:
-        # SES cannot publish to a topic encrypted with AWS managed alias/aws/sns (its
-        # key policy admits no service principal): the topic gets its own key.
-        partition_and_account = self.configuration_set.arn.apply(lambda a: a.split(":")[1:5:3])
-        self.events_topic_key = aws.kms.Key(
-            f"{self._name}-events-key",
+        self.events_topic_key, self.events_topic = create_service_topic(
+            key_name=f"{self._name}-events-key",
+            topic_name=f"{self._name}-events",
+            publisher="ses.amazonaws.com",
+            publisher_sid="SesEventsPublishToTheTopic",
             description=f"Encrypts the SES events topic of {self._name}; SES may use it",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=partition_and_account.apply(
-                lambda p: json.dumps(topic_key_policy(p[1], p[0], "ses.amazonaws.com"))
-            ),
-            opts=self._child,
-        )
-        self.events_topic = aws.sns.Topic(
-            f"{self._name}-events",
-            kms_master_key_id=self.events_topic_key.arn,
+            arn_in_account=self.configuration_set.arn,
             opts=self._child,
         )
         aws.sns.TopicPolicy(

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .errors import ConfigError
+from .topics import create_service_topic
 from .validation import check_email, check_int, check_pattern, is_unresolved
 
 __all__ = [
@@ -247,24 +248,13 @@ class EmailQueue(pulumi.ComponentResource):
             )
 
     def _create_alarm_topic(self) -> None:
-        # CloudWatch cannot publish to a topic encrypted with the AWS managed key
-        # alias/aws/sns: its key policy does not let cloudwatch.amazonaws.com use the
-        # key and cannot be changed, so the alarm action fails (AWS re:Post, "configure a
-        # CloudWatch alarm with an encrypted SNS topic"). The topic gets its own key.
-        partition_and_account = self.queue.arn.apply(lambda arn: arn.split(":")[1:5:3])
-        self.alarm_topic_key = aws.kms.Key(
-            f"{self._name}-alarm-key",
+        self.alarm_topic_key, self.alarm_topic = create_service_topic(
+            key_name=f"{self._name}-alarm-key",
+            topic_name=f"{self._name}-alarms",
+            publisher="cloudwatch.amazonaws.com",
+            publisher_sid="CloudWatchAlarmsPublishToTheTopic",
             description=f"Encrypts the DLQ alarm topic of {self._name}; CloudWatch may use it",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=partition_and_account.apply(
-                lambda p: json.dumps(alarm_topic_key_policy(p[1], p[0]))
-            ),
-            opts=self._child,
-        )
-        self.alarm_topic = aws.sns.Topic(
-            f"{self._name}-alarms",
-            kms_master_key_id=self.alarm_topic_key.arn,
+            arn_in_account=self.queue.arn,
             opts=self._child,
         )
         self.alarm_subscription = None
@@ -375,43 +365,6 @@ def deny_insecure_transport_policy(queue_arn: str) -> dict[str, Any]:
                 "Resource": queue_arn,
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
-        ],
-    }
-
-
-def alarm_topic_key_policy(account_id: str, partition: str = "aws") -> dict[str, Any]:
-    """Key policy of the alarm topic's key: CloudWatch alarms may publish."""
-    return topic_key_policy(account_id, partition, "cloudwatch.amazonaws.com")
-
-
-def topic_key_policy(account_id: str, partition: str, publisher: str) -> dict[str, Any]:
-    """Key policy of an SNS topic's own key, for a service that publishes to it.
-
-    The account keeps administering the key through IAM (KMS's default key policy);
-    the publishing service (CloudWatch, SES) may only generate data keys and decrypt,
-    which publishing to the encrypted topic needs. AWS managed ``alias/aws/sns`` can't
-    be used: its key policy lets no service principal use it and cannot be changed.
-    In a key policy ``Resource: "*"`` means this key.
-    """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministersTheKeyThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "CloudWatchAlarmsPublishToTheTopic"
-                if publisher == "cloudwatch.amazonaws.com"
-                else "ServicePublishesToTheTopic",
-                "Effect": "Allow",
-                "Principal": {"Service": publisher},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                "Resource": "*",
-            },
         ],
     }
 
