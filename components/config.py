@@ -21,7 +21,7 @@ import pulumi
 from .email_domain import REGION_RE, DmarcArgs, EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
-from .lambda_sender import LambdaSenderArgs
+from .lambda_sender import LambdaSenderArgs, consumer_queue_args
 from .validation import check_email, check_pattern
 from .vercel_env import VercelEnvArgs
 from .worker_sender import WorkerSenderArgs
@@ -294,15 +294,10 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
     lambda_section = _Section(f"{NAMESPACE}:lambda", values.get("lambda"))
     lambda_on = _enabled(lambda_section)
     lambda_settings: dict[str, Any] = lambda_section.build(dict, fields=_LAMBDA_FIELDS)
-    defaults = {f.name: f.default for f in dataclasses.fields(LambdaSenderArgs)}
-    timeout = lambda_settings.get("timeout_seconds", defaults["timeout_seconds"])
-    window = lambda_settings.get("batching_window_seconds", defaults["batching_window_seconds"])
 
     queue_section = _Section(f"{NAMESPACE}:queue", values.get("queue"))
-    queue_args = queue_section.build(
-        EmailQueueArgs,
-        fields=_QUEUE_FIELDS,
-        fixed={"consumer_timeout_seconds": timeout, "batching_window_seconds": window},
+    queue_args = consumer_queue_args(
+        queue_section.build(EmailQueueArgs, fields=_QUEUE_FIELDS), lambda_settings
     )
     queue_section.validated(
         queue_args.validate,

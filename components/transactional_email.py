@@ -11,7 +11,7 @@ import pulumi
 from .config import StageConfig
 from .email_domain import EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
-from .lambda_sender import LambdaSender, LambdaSenderArgs
+from .lambda_sender import LambdaSender, LambdaSenderArgs, consumer_queue_args
 from .validation import check_email
 from .vercel_env import VercelEnv, VercelEnvArgs
 from .worker_sender import WorkerSender, WorkerSenderArgs
@@ -134,18 +134,7 @@ class TransactionalEmail(pulumi.ComponentResource):
     def _create_aws_path(self, child: pulumi.ResourceOptions) -> None:
         args = self._args
         settings = dict(args.lambda_sender or {})
-        defaults = LambdaSenderArgs.__dataclass_fields__
-        queue_args = EmailQueueArgs(
-            **{
-                **args.queue.__dict__,
-                "consumer_timeout_seconds": settings.get(
-                    "timeout_seconds", defaults["timeout_seconds"].default
-                ),
-                "batching_window_seconds": settings.get(
-                    "batching_window_seconds", defaults["batching_window_seconds"].default
-                ),
-            }
-        )
+        queue_args = consumer_queue_args(args.queue, settings)
         # The queue exists even with the Lambda path off: producers (the Vercel app)
         # can still enqueue, and a consumer can be attached later without data loss.
         self.queue = EmailQueue(f"{self._name}-queue", queue_args, child)

@@ -200,3 +200,19 @@ def test_invalid_config_fails_the_program_before_any_resource() -> None:
             "dev",
             {"serverless-mail:email": {"domain": "dev-mail.example.com", "dmarc": {"policy": "x"}}},
         )
+
+
+def test_queue_visibility_is_checked_against_the_lambda_settings() -> None:
+    values = mutated("queue.visibilityTimeoutSeconds", 100)
+    values["lambda"] = {"timeoutSeconds": 60}
+    with pytest.raises(
+        ConfigError,
+        match=r"`serverless-mail:queue.visibilityTimeoutSeconds` must be at least 360 "
+        r"\(6 \* `serverless-mail:lambda.timeoutSeconds` 60 \+ "
+        r"`serverless-mail:lambda.batchingWindowSeconds` 0",
+    ):
+        parse(values)
+    assert (
+        parse(mutated("lambda.timeoutSeconds", 60)).queue.effective_visibility_timeout_seconds
+        == 360
+    )
