@@ -14,17 +14,9 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from .errors import ConfigError
+from .settings import Bool, Choice, Domain, EmailList, Int, Pattern, check_fields, rule, strict_args
 from .topics import create_service_topic
-from .validation import (
-    check_bool,
-    check_choice,
-    check_domain,
-    check_email,
-    check_int,
-    check_pattern,
-    is_on_domain,
-    is_unresolved,
-)
+from .validation import check_domain, is_on_domain
 
 __all__ = [
     "DEFAULT_DKIM_DOMAIN",
@@ -80,121 +72,128 @@ SPF_VALUE = "v=spf1 include:amazonses.com ~all"
 # Any well-formed region is accepted (SES keeps adding regions); typos are not.
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 
+_POLICIES = get_args(DmarcPolicyName)
+_ALIGNMENTS = get_args(Alignment)
+_CLOUDFLARE_ID_RE = re.compile(r"[0-9a-f]{32}")
+_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_ZONE_ID_WHAT = "a Cloudflare zone id (32 hex characters, from the zone's Overview page)"
+_RECORD_ID_WHAT = "a Cloudflare DNS record id (32 hex characters, from the DNS records API)"
 
+
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class DmarcArgs:
     """The DMARC policy published at ``_dmarc.<domain>`` (RFC 7489)."""
 
-    policy: DmarcPolicyName = "quarantine"
+    policy: DmarcPolicyName = field(default="quarantine", metadata=rule(Choice(_POLICIES)))
     """What receivers do with mail that fails DMARC. Default: ``"quarantine"``."""
 
-    subdomain_policy: DmarcPolicyName | None = None
+    subdomain_policy: DmarcPolicyName | None = field(default=None, metadata=rule(Choice(_POLICIES)))
     """``sp=``: the policy for subdomains. Default: ``None`` (inherit ``policy``)."""
 
-    percent: int = 100
+    percent: int = field(default=100, metadata=rule(Int(0, 100)))
     """``pct=``: the share of failing mail the policy applies to. Default: ``100``."""
 
-    aggregate_report_addresses: tuple[str, ...] = ()
+    aggregate_report_addresses: tuple[str, ...] = field(default=(), metadata=rule(EmailList()))
     """``rua=``: addresses that receive aggregate reports. Default: none."""
 
-    dkim_alignment: Alignment = "r"
+    dkim_alignment: Alignment = field(default="r", metadata=rule(Choice(_ALIGNMENTS)))
     """``adkim=``: relaxed (``r``) or strict (``s``) DKIM alignment. Default: ``"r"``."""
 
-    spf_alignment: Alignment = "r"
+    spf_alignment: Alignment = field(default="r", metadata=rule(Choice(_ALIGNMENTS)))
     """``aspf=``: relaxed (``r``) or strict (``s``) SPF alignment. Default: ``"r"``."""
+
+    publish: bool = field(default=True, metadata=rule(Bool()))
+    """Publish the ``_dmarc`` TXT record. ``False`` leaves a DMARC record the zone already
+    has alone (a name holds one DMARC policy; receivers ignore all of them when there
+    are two, RFC 7489 section 6.6.3). Default: ``True``."""
+
+    adopt_record_id: str | None = field(
+        default=None, metadata=rule(Pattern(_CLOUDFLARE_ID_RE, _RECORD_ID_WHAT))
+    )
+    """The Cloudflare id of an existing ``_dmarc`` record to adopt (``pulumi import``ed
+    on the next ``up``, then managed here with the values above) instead of creating a
+    second one. Default: ``None`` (create the record)."""
 
     def validate(self, prefix: str = "dmarc.") -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        policies = get_args(DmarcPolicyName)
-        check_choice(f"{prefix}policy", self.policy, policies)
-        if self.subdomain_policy is not None:
-            check_choice(f"{prefix}subdomain_policy", self.subdomain_policy, policies)
-        check_int(f"{prefix}percent", self.percent, 0, 100)
-        for i, address in enumerate(self.aggregate_report_addresses):
-            check_email(f"{prefix}aggregate_report_addresses[{i}]", address)
-        check_choice(f"{prefix}dkim_alignment", self.dkim_alignment, get_args(Alignment))
-        check_choice(f"{prefix}spf_alignment", self.spf_alignment, get_args(Alignment))
+        check_fields(self, prefix)
+        if self.adopt_record_id is not None and not self.publish:
+            raise ConfigError(
+                f"`{prefix}adopt_record_id` needs `{prefix}publish` true, but `publish` is "
+                "false: adopt the existing record or leave it alone, not both"
+            )
 
 
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class EmailDomainArgs:
     """Arguments of :class:`EmailDomain`."""
 
-    domain: str
+    domain: str = field(metadata=rule(Domain()))
     """The sending domain, e.g. ``mail.example.com``. Required."""
 
-    zone_id: pulumi.Input[str]
+    zone_id: pulumi.Input[str] = field(
+        metadata=rule(Pattern(_CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
+    )
     """The Cloudflare zone that holds ``domain``. Required."""
 
-    zone_name: str
+    zone_name: str = field(metadata=rule(Domain()))
     """That zone's name, e.g. ``example.com``; ``domain`` must be in it. Required."""
 
-    region: str
+    region: str = field(
+        metadata=rule(Pattern(REGION_RE, "an AWS region code such as 'eu-west-1'", "eu-west"))
+    )
     """The SES region, which decides the DKIM and MAIL FROM MX targets. Required."""
 
-    mail_from_subdomain: str = "bounce"
+    mail_from_subdomain: str = field(
+        default="bounce",
+        metadata=rule(Pattern(_LABEL_RE, "one DNS label such as 'bounce'", "bounce.mail")),
+    )
     """Label of the custom MAIL FROM domain, ``<label>.<domain>``. Default: ``"bounce"``."""
 
-    mail_from_behavior_on_mx_failure: MxFailureBehavior = "USE_DEFAULT_VALUE"
+    mail_from_behavior_on_mx_failure: MxFailureBehavior = field(
+        default="USE_DEFAULT_VALUE", metadata=rule(Choice(get_args(MxFailureBehavior)))
+    )
     """What SES does when the MAIL FROM MX is missing. Default: ``"USE_DEFAULT_VALUE"``
     (fall back to amazonses.com; ``"REJECT_MESSAGE"`` refuses to send instead)."""
 
     dmarc: DmarcArgs = field(default_factory=DmarcArgs)
     """The DMARC record. Default: ``DmarcArgs()`` (``p=quarantine``)."""
 
-    dns_ttl: int = 3600
+    dns_ttl: int = field(default=3600, metadata=rule(Int(60, 86400)))
     """TTL of every DNS record, in seconds (60 to 86400). Default: ``3600``."""
 
-    wait_for_verification: bool = False
+    wait_for_verification: bool = field(default=False, metadata=rule(Bool()))
     """Block ``pulumi up`` until SES sees the DKIM records. Default: ``False``."""
 
-    verification_timeout_minutes: int = 15
+    verification_timeout_minutes: int = field(default=15, metadata=rule(Int(1, 120)))
     """Upper bound of that wait, in minutes (1 to 120). Default: ``15``."""
 
-    configuration_set_name: str | None = None
+    configuration_set_name: str | None = field(
+        default=None,
+        metadata=rule(
+            Pattern(re.compile(r"[A-Za-z0-9_-]{1,64}"), "1 to 64 letters, digits, '_' or '-'")
+        ),
+    )
     """Name of the SES configuration set. Default: ``None``, which means
     ``<project>-<stack>-<component name>`` (unique per stage in one account)."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        check_domain("domain", self.domain)
-        check_domain("zone_name", self.zone_name)
+        if not isinstance(self.dmarc, DmarcArgs):
+            raise ConfigError(
+                f"`dmarc` must be a DmarcArgs, but {type(self.dmarc).__name__} was provided"
+            )
+        check_fields(self)
         if not is_on_domain(self.domain, self.zone_name):
             raise ConfigError(
                 f"`domain` must be the zone `zone_name` ({self.zone_name!r}) or a "
                 f"subdomain of it, but {self.domain!r} was provided: use a zone that "
                 "holds the sending domain"
             )
-        if not is_unresolved(self.zone_id) and not (
-            isinstance(self.zone_id, str) and _is_cloudflare_id(self.zone_id)
-        ):
-            raise ConfigError(
-                "`zone_id` must be a Cloudflare zone id (32 hex characters, from the "
-                f"zone's Overview page), but {self.zone_id!r} was provided"
-            )
-        check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
         check_domain("mail_from_subdomain", f"{self.mail_from_subdomain}.{self.domain}")
-        if "." in self.mail_from_subdomain:
-            raise ConfigError(
-                "`mail_from_subdomain` must be one DNS label such as 'bounce', "
-                f"but {self.mail_from_subdomain!r} was provided"
-            )
-        check_choice(
-            "mail_from_behavior_on_mx_failure",
-            self.mail_from_behavior_on_mx_failure,
-            get_args(MxFailureBehavior),
-        )
         self.dmarc.validate()
-        check_int("dns_ttl", self.dns_ttl, 60, 86400)
-        check_bool("wait_for_verification", self.wait_for_verification)
-        check_int("verification_timeout_minutes", self.verification_timeout_minutes, 1, 120)
-        if self.configuration_set_name is not None:
-            check_pattern(
-                "configuration_set_name",
-                self.configuration_set_name,
-                re.compile(r"[A-Za-z0-9_-]{1,64}"),
-                "1 to 64 letters, digits, '_' or '-'",
-            )
 
     @property
     def mail_from_domain(self) -> str:
@@ -357,11 +356,7 @@ class EmailDomain(pulumi.ComponentResource):
                     token.apply(lambda t: dkim_record_value(t, args.region)),
                 )
             )
-        for key, record in (
-            ("mail-from-mx", mail_from_mx_record(args)),
-            ("mail-from-spf", DnsRecord("TXT", args.mail_from_domain, SPF_VALUE)),
-            ("dmarc", DnsRecord("TXT", f"_dmarc.{args.domain}", dmarc_value(args.dmarc))),
-        ):
+        for key, record in _fixed_records(args):
             records.append(
                 self._dns_record(key, record.type, record.name, record.value, record.priority)
             )
@@ -375,6 +370,14 @@ class EmailDomain(pulumi.ComponentResource):
         value: pulumi.Input[str],
         priority: int | None = None,
     ) -> cloudflare.DnsRecord:
+        adopt = self._args.dmarc.adopt_record_id if key == "dmarc" else None
+        opts = self._child
+        if adopt is not None:
+            # Cloudflare's import id is "<zone id>/<record id>"; once imported, the
+            # record is updated to the values above like any other.
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(import_=f"{self._args.zone_id}/{adopt}")
+            )
         # Cloudflare v6: full names (relative names and "@" drift), TXT content in
         # quotes, never proxied (SES and receivers must see the record itself).
         content = (
@@ -390,7 +393,7 @@ class EmailDomain(pulumi.ComponentResource):
             ttl=self._args.dns_ttl,
             proxied=False,
             comment=f"serverless-mail {self._name}: managed by Pulumi",
-            opts=self._child,
+            opts=opts,
         )
 
     def _wait_for_verification(self, records: list[cloudflare.DnsRecord]) -> None:
@@ -421,10 +424,6 @@ class EmailDomain(pulumi.ComponentResource):
         return pulumi.Output.all(self.arn, self.configuration_set_arn).apply(
             lambda a: send_email_statement(a[0], a[1], self._args.domain)
         )
-
-
-def _is_cloudflare_id(value: str) -> bool:
-    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
 
 
 def default_configuration_set_name(name: str) -> str:
@@ -484,10 +483,21 @@ def dns_records_for(args: EmailDomainArgs, tokens: list[str]) -> list[DnsRecord]
             DnsRecord("CNAME", dkim_record_name(t, args.domain), dkim_record_value(t, args.region))
             for t in tokens
         ),
-        mail_from_mx_record(args),
-        DnsRecord("TXT", args.mail_from_domain, SPF_VALUE),
-        DnsRecord("TXT", f"_dmarc.{args.domain}", dmarc_value(args.dmarc)),
+        *(record for _, record in _fixed_records(args)),
     ]
+
+
+def _fixed_records(args: EmailDomainArgs) -> list[tuple[str, DnsRecord]]:
+    """The records that do not depend on DKIM tokens, by resource key."""
+    records = [
+        ("mail-from-mx", mail_from_mx_record(args)),
+        ("mail-from-spf", DnsRecord("TXT", args.mail_from_domain, SPF_VALUE)),
+    ]
+    if args.dmarc.publish:
+        records.append(
+            ("dmarc", DnsRecord("TXT", f"_dmarc.{args.domain}", dmarc_value(args.dmarc)))
+        )
+    return records
 
 
 def events_topic_policy(topic_arn: str, configuration_set_arn: str) -> dict[str, Any]:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from .errors import ConfigError
+from .settings import Email, Int, Pattern, check_fields, rule, strict_args
 from .topics import create_service_topic
-from .validation import check_email, check_int, check_pattern, is_unresolved
 
 __all__ = [
     "CONSUME_MESSAGES_ACTIONS",
@@ -58,37 +58,47 @@ MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
 VISIBILITY_TIMEOUT_FACTOR = 6
 
 KMS_KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+_KMS_WHAT = (
+    "the ARN of a KMS key such as 'arn:aws:kms:eu-west-1:123456789012:key/<key id>' (not an alias)"
+)
 
 
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class EmailQueueArgs:
     """Arguments of :class:`EmailQueue`."""
 
-    max_receive_count: int = 5
+    max_receive_count: int = field(default=5, metadata=rule(Int(1, 1000)))
     """Receives before SQS moves a message to the DLQ (1 to 1000). Default: ``5``."""
 
-    message_retention_seconds: int = 4 * 24 * 60 * 60
+    message_retention_seconds: int = field(
+        default=4 * 24 * 60 * 60, metadata=rule(Int(60, DEAD_LETTER_RETENTION_SECONDS))
+    )
     """How long the queue keeps a message, in seconds (60 to 1209600). Default:
     ``345600`` (4 days)."""
 
-    consumer_timeout_seconds: int = 30
+    consumer_timeout_seconds: int = field(default=30, metadata=rule(Int(1, 900)))
     """The consuming function's timeout, in seconds (1 to 900); the visibility timeout
     is derived from it. Default: ``30``."""
 
-    batching_window_seconds: int = 0
+    batching_window_seconds: int = field(default=0, metadata=rule(Int(0, 300)))
     """The consumer's maximum batching window, in seconds (0 to 300); part of the
     derived visibility timeout. Default: ``0``."""
 
-    visibility_timeout_seconds: int | None = None
+    visibility_timeout_seconds: int | None = field(
+        default=None, metadata=rule(Int(0, MAX_VISIBILITY_TIMEOUT_SECONDS))
+    )
     """An explicit visibility timeout, in seconds (up to 43200); it may not be lower
     than the derived one. Default: ``None`` (6 * ``consumer_timeout_seconds`` +
     ``batching_window_seconds``)."""
 
-    kms_key_arn: pulumi.Input[str] | None = None
+    kms_key_arn: pulumi.Input[str] | None = field(
+        default=None, metadata=rule(Pattern(KMS_KEY_ARN_RE, _KMS_WHAT, "alias/aws/sqs"))
+    )
     """ARN of a customer managed KMS key encrypting both queues. Default: ``None``
     (SQS-managed encryption, SSE-SQS)."""
 
-    alarm_email: str | None = None
+    alarm_email: str | None = field(default=None, metadata=rule(Email()))
     """An address subscribed to the DLQ alarm topic (it must confirm the subscription).
     Default: ``None`` (subscribe later, e.g. a pager, to ``alarm_topic``)."""
 
@@ -108,22 +118,8 @@ class EmailQueueArgs:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        check_int("max_receive_count", self.max_receive_count, 1, 1000)
-        check_int(
-            "message_retention_seconds",
-            self.message_retention_seconds,
-            60,
-            DEAD_LETTER_RETENTION_SECONDS,
-        )
-        check_int("consumer_timeout_seconds", self.consumer_timeout_seconds, 1, 900)
-        check_int("batching_window_seconds", self.batching_window_seconds, 0, 300)
+        check_fields(self)
         if self.visibility_timeout_seconds is not None:
-            check_int(
-                "visibility_timeout_seconds",
-                self.visibility_timeout_seconds,
-                0,
-                MAX_VISIBILITY_TIMEOUT_SECONDS,
-            )
             derived = self.derived_visibility_timeout_seconds
             if self.visibility_timeout_seconds < derived:
                 raise ConfigError(
@@ -134,16 +130,6 @@ class EmailQueueArgs:
                     f"{self.visibility_timeout_seconds} was provided: raise it to {derived} "
                     "or leave it unset to derive it"
                 )
-        if self.kms_key_arn is not None and not is_unresolved(self.kms_key_arn):
-            check_pattern(
-                "kms_key_arn",
-                self.kms_key_arn,
-                KMS_KEY_ARN_RE,
-                "the ARN of a KMS key such as "
-                "'arn:aws:kms:eu-west-1:123456789012:key/<key id>' (not an alias)",
-            )
-        if self.alarm_email is not None:
-            check_email("alarm_email", self.alarm_email)
 
 
 class EmailQueue(pulumi.ComponentResource):

@@ -11,7 +11,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -28,7 +28,8 @@ from .lambda_package import (
     powertools_layer_arn,
     source_code_hash,
 )
-from .validation import check_bool, check_choice, check_email, check_int, check_pattern
+from .settings import Bool, Choice, Int, check_fields, rule, strict_args
+from .validation import check_email, check_pattern
 
 __all__ = [
     "IDEMPOTENCY_TABLE_ACTIONS",
@@ -71,6 +72,7 @@ MAX_SEND_CONCURRENCY = 50
 """The handler's upper bound of ``EMAIL_SEND_CONCURRENCY`` (lambda_sender/config.py)."""
 
 
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class LambdaSenderArgs:
     """Arguments of :class:`LambdaSender`."""
@@ -88,43 +90,47 @@ class LambdaSenderArgs:
     region: str
     """The AWS region the function runs in; picks the Powertools layer. Required."""
 
-    timeout_seconds: int = 30
+    timeout_seconds: int = field(default=30, metadata=rule(Int(1, 900)))
     """Function timeout, in seconds (1 to 900). Default: ``30``."""
 
-    memory_mb: int = 256
+    memory_mb: int = field(default=256, metadata=rule(Int(128, 10240)))
     """Function memory, in MB (128 to 10240). Default: ``256``."""
 
-    batch_size: int = 10
+    batch_size: int = field(default=10, metadata=rule(Int(1, 10000)))
     """Messages per invocation (1 to 10000; above 10 needs a batching window).
     Default: ``10``."""
 
-    batching_window_seconds: int = 0
+    batching_window_seconds: int = field(default=0, metadata=rule(Int(0, 300)))
     """How long the event source gathers a batch, in seconds (0 to 300). Default: ``0``."""
 
-    maximum_concurrency: int = 5
+    maximum_concurrency: int = field(default=5, metadata=rule(Int(2, 1000)))
     """Most concurrent invocations the event source starts (2 to 1000); bounds the SES
     send rate. Default: ``5``."""
 
-    reserved_concurrency: int | None = None
+    reserved_concurrency: int | None = field(default=None, metadata=rule(Int(1, 1_000_000)))
     """Concurrency reserved for the function, at least ``maximum_concurrency``.
     Default: ``None`` (unreserved, from the account's pool)."""
 
-    send_concurrency: int = 10
+    send_concurrency: int = field(default=10, metadata=rule(Int(1, MAX_SEND_CONCURRENCY)))
     """Sends in flight within one batch (1 to 50), ``EMAIL_SEND_CONCURRENCY``.
     Default: ``10``."""
 
-    log_retention_days: int = 30
+    log_retention_days: int = field(
+        default=30, metadata=rule(Choice(LOG_RETENTION_DAYS, "CloudWatch's retention values"))
+    )
     """Retention of the function's log group, one of CloudWatch's values (1, 3, 5, 7,
     14, 30, 60, 90, … 3653). Default: ``30``."""
 
-    point_in_time_recovery: bool = True
+    point_in_time_recovery: bool = field(default=True, metadata=rule(Bool()))
     """Point-in-time recovery of the idempotency table. Default: ``True``."""
 
-    architecture: Architecture = "arm64"
+    architecture: Architecture = field(
+        default="arm64", metadata=rule(Choice(get_args(Architecture)))
+    )
     """Instruction set, ``"arm64"`` or ``"x86_64"``. Default: ``"arm64"`` (cheaper per
     GB-second)."""
 
-    log_level: LogLevel = "INFO"
+    log_level: LogLevel = field(default="INFO", metadata=rule(Choice(get_args(LogLevel))))
     """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
 
     def validate(self) -> None:
@@ -139,10 +145,7 @@ class LambdaSenderArgs:
             )
         check_email("default_from", self.default_from, self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
-        check_int("timeout_seconds", self.timeout_seconds, 1, 900)
-        check_int("memory_mb", self.memory_mb, 128, 10240)
-        check_int("batch_size", self.batch_size, 1, 10000)
-        check_int("batching_window_seconds", self.batching_window_seconds, 0, 300)
+        check_fields(self)
         if self.batch_size > 10 and self.batching_window_seconds < 1:
             # Lambda Developer Guide, "Using Lambda with Amazon SQS": batch sizes above
             # 10 require MaximumBatchingWindowInSeconds of at least 1.
@@ -152,9 +155,7 @@ class LambdaSenderArgs:
                 f"{self.batching_window_seconds}: set a window of 1 to 300 seconds or a "
                 "batch size of at most 10"
             )
-        check_int("maximum_concurrency", self.maximum_concurrency, 2, 1000)
         if self.reserved_concurrency is not None:
-            check_int("reserved_concurrency", self.reserved_concurrency, 1, 1_000_000)
             if self.reserved_concurrency < self.maximum_concurrency:
                 raise ConfigError(
                     f"`reserved_concurrency` must be at least `maximum_concurrency` "
@@ -164,18 +165,6 @@ class LambdaSenderArgs:
                     "on to the DLQ; raise `reserved_concurrency` or lower "
                     "`maximum_concurrency`"
                 )
-        check_int("send_concurrency", self.send_concurrency, 1, MAX_SEND_CONCURRENCY)
-        if isinstance(self.log_retention_days, bool) or (
-            self.log_retention_days not in LOG_RETENTION_DAYS
-        ):
-            raise ConfigError(
-                "`log_retention_days` must be one of CloudWatch's retention values "
-                f"({', '.join(map(str, LOG_RETENTION_DAYS))}), but "
-                f"{self.log_retention_days!r} was provided"
-            )
-        check_bool("point_in_time_recovery", self.point_in_time_recovery)
-        check_choice("architecture", self.architecture, get_args(Architecture))
-        check_choice("log_level", self.log_level, get_args(LogLevel))
         needed = derived_visibility_timeout(self.timeout_seconds, self.batching_window_seconds)
         if self.queue.visibility_timeout_seconds < needed:
             raise ConfigError(
