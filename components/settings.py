@@ -38,6 +38,7 @@ from .validation import (
 __all__ = [
     "Bool",
     "Choice",
+    "ChoiceList",
     "Domain",
     "Email",
     "EmailList",
@@ -308,3 +309,35 @@ def field_docs(cls: type) -> dict[str, str]:
         ):
             docs[node.target.id] = inspect.cleandoc(following.value.value)
     return docs
+
+
+@dataclass(frozen=True)
+class ChoiceList(Rule):
+    """A non-empty list of distinct values from a closed set."""
+
+    values: tuple[str, ...]
+    example: str
+    type_name = "list"
+
+    def check(self, key: str, value: Any) -> None:
+        if is_unresolved(value):
+            return
+        if isinstance(value, str) or not isinstance(value, (tuple, list)):
+            raise ConfigError(
+                f"`{key}` must be a list such as {self.example}, but {value!r} was provided"
+            )
+        if not value:
+            raise ConfigError(
+                f"`{key}` must name at least one of {', '.join(map(repr, self.values))}, "
+                "but an empty list was provided"
+            )
+        for i, item in enumerate(value):
+            Choice(self.values).check(f"{key}[{i}]", item)
+        if len(set(value)) != len(value):
+            raise ConfigError(f"`{key}` must not repeat a value, but {list(value)!r} was provided")
+
+    def describe(self) -> str:
+        return "list of " + " \\| ".join(f"`{v}`" for v in self.values)
+
+    def invalid_example(self) -> Any:
+        return ["prod"]

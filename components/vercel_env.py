@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import pulumi
@@ -15,7 +15,8 @@ import pulumiverse_vercel as vercel
 
 from .email_domain import REGION_RE
 from .errors import ConfigError
-from .validation import check_bool, check_choice, check_email, check_pattern, is_unresolved
+from .settings import Bool, ChoiceList, Pattern, check_fields, rule, strict_args
+from .validation import check_email, check_pattern, is_unresolved
 
 __all__ = [
     "DEPLOYED_TARGETS",
@@ -53,23 +54,29 @@ TEAM_ID_RE = re.compile(r"team_[A-Za-z0-9]{1,64}")
 PROJECT_ID_RE = re.compile(r"prj_[A-Za-z0-9]{1,64}")
 # Vercel project names: lower case, digits and . _ - (no ':' so the OIDC `sub` stays exact).
 PROJECT_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?")
+_TEAM_SLUG_WHAT = (
+    "a Vercel team slug (lower-case letters, digits and '-', as in vercel.com/<team_slug>)"
+)
+_PROJECT_ID_WHAT = "a Vercel project id such as 'prj_abc123'"
+_PROJECT_NAME_WHAT = "a Vercel project name (lower-case letters, digits, '.', '_' and '-')"
 QUEUE_ARN_RE = re.compile(r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?")
 QUEUE_URL_RE = re.compile(r"https://sqs\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_.-]+")
 HTTPS_URL_RE = re.compile(r"https://[^\s/]+(/\S*)?")
 
 
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class VercelEnvArgs:
     """Arguments of :class:`VercelEnv`."""
 
-    team_slug: str
+    team_slug: str = field(metadata=rule(Pattern(TEAM_SLUG_RE, _TEAM_SLUG_WHAT)))
     """The Vercel team's URL slug (``vercel.com/<team_slug>``); it names the OIDC issuer
     ``https://oidc.vercel.com/<team_slug>`` (team issuer mode). Required."""
 
-    project_id: str
+    project_id: str = field(metadata=rule(Pattern(PROJECT_ID_RE, _PROJECT_ID_WHAT)))
     """The Vercel project id, ``prj_...`` (Project Settings, General). Required."""
 
-    project_name: str
+    project_name: str = field(metadata=rule(Pattern(PROJECT_NAME_RE, _PROJECT_NAME_WHAT)))
     """The Vercel project's name, as it appears in the OIDC ``sub`` claim. Required."""
 
     stage: str
@@ -88,10 +95,15 @@ class VercelEnvArgs:
     """The default sender the app uses (``EMAIL_FROM``), e.g. ``App <no-reply@mail.example.com>``.
     Required."""
 
-    team_id: str | None = None
+    team_id: str | None = field(
+        default=None,
+        metadata=rule(Pattern(TEAM_ID_RE, "a Vercel team id such as 'team_abc123'")),
+    )
     """The Vercel team id, ``team_...``. Default: ``None`` (the provider's default team)."""
 
-    targets: tuple[str, ...] | None = None
+    targets: tuple[str, ...] | None = field(
+        default=None, metadata=rule(ChoiceList(TARGETS, "['preview', 'development']"))
+    )
     """Vercel environments that get the variables (``production``, ``preview``,
     ``development``). Default: ``None``, which means ``("production",)`` when ``stage`` is
     ``prod`` or ``production`` and ``("preview", "development")`` otherwise."""
@@ -104,7 +116,7 @@ class VercelEnvArgs:
     """Bearer token of that API (``EMAIL_WORKER_TOKEN``, secret); given with ``worker_url``.
     Default: ``None``."""
 
-    oidc: bool = True
+    oidc: bool = field(default=True, metadata=rule(Bool()))
     """Authenticate the app with Vercel OIDC and an IAM role (no long-lived keys). ``False``
     creates an IAM user and access key instead. Default: ``True``."""
 
@@ -130,25 +142,7 @@ class VercelEnvArgs:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
-        check_pattern(
-            "team_slug",
-            self.team_slug,
-            TEAM_SLUG_RE,
-            "a Vercel team slug (lower-case letters, digits and '-', as in vercel.com/<team_slug>)",
-        )
-        if self.team_id is not None:
-            check_pattern(
-                "team_id", self.team_id, TEAM_ID_RE, "a Vercel team id such as 'team_abc123'"
-            )
-        check_pattern(
-            "project_id", self.project_id, PROJECT_ID_RE, "a Vercel project id such as 'prj_abc123'"
-        )
-        check_pattern(
-            "project_name",
-            self.project_name,
-            PROJECT_NAME_RE,
-            "a Vercel project name (lower-case letters, digits, '.', '_' and '-')",
-        )
+        check_fields(self)
         check_pattern(
             "stage", self.stage, re.compile(r"[a-z0-9-]{1,32}"), "a stage name such as 'dev'"
         )
@@ -170,7 +164,6 @@ class VercelEnvArgs:
             )
         if self.worker_url is not None:
             check_pattern("worker_url", self.worker_url, HTTPS_URL_RE, "an https:// URL")
-        check_bool("oidc", self.oidc)
         if self.oidc_provider_arn is not None:
             if not self.oidc:
                 raise ConfigError(
@@ -196,22 +189,6 @@ class VercelEnvArgs:
     def _validate_targets(self) -> None:
         if self.targets is None:
             return
-        if isinstance(self.targets, str) or not isinstance(self.targets, (tuple, list)):
-            raise ConfigError(
-                "`targets` must be a list of Vercel environments such as "
-                f"['preview', 'development'], but {self.targets!r} was provided"
-            )
-        if not self.targets:
-            raise ConfigError(
-                "`targets` must name at least one of 'production', 'preview', "
-                "'development', but an empty list was provided"
-            )
-        for i, target in enumerate(self.targets):
-            check_choice(f"targets[{i}]", target, TARGETS)
-        if len(set(self.targets)) != len(self.targets):
-            raise ConfigError(
-                f"`targets` must not repeat an environment, but {list(self.targets)!r} was provided"
-            )
         if tuple(self.targets) == ("development",) and self.has_secrets:
             secret = "worker_token" if self.worker_token is not None else "the IAM access key"
             raise ConfigError(

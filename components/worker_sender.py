@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ import pulumi_random as random
 from .email_domain import REGION_RE, EmailDomain
 from .errors import ConfigError
 from .lambda_package import functions_dir
-from .validation import check_bool, check_domain, check_email, check_int, check_pattern
+from .settings import Bool, Domain, Int, Pattern, check_fields, rule, strict_args
+from .validation import check_email, check_pattern
 
 __all__ = [
     "ENQUEUE_TOKEN_LENGTH",
@@ -48,8 +49,11 @@ NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 NAME_MAX = 63
 _NAME_WHAT = "1 to 63 lower-case letters, digits or inner '-' (a DNS label)"
 CLOUDFLARE_ID_RE = re.compile(r"[0-9a-f]{32}")
+_ZONE_ID_WHAT = "a Cloudflare zone id (32 lower-case hex characters, from the zone's Overview page)"
+_SUBDOMAIN_WHAT = "the account's workers.dev subdomain, one DNS label such as 'my-team'"
 
 
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class WorkerSenderArgs:
     """Arguments of :class:`WorkerSender`."""
@@ -69,46 +73,50 @@ class WorkerSenderArgs:
     region: str
     """The SES region the Worker sends through; the domain's region. Required."""
 
-    script_name: str | None = None
+    script_name: str | None = field(default=None, metadata=rule(Pattern(NAME_RE, _NAME_WHAT)))
     """Name of the Worker script, also the stem of the queue names. Default: ``None``,
     which means ``<project>-<stack>-<component name>`` in Cloudflare's alphabet
     (lower-case letters, digits, ``-``), at most 63 characters."""
 
-    max_batch_size: int = 10
+    max_batch_size: int = field(default=10, metadata=rule(Int(1, 100)))
     """Messages per consumer batch (1 to 100); the Worker sends at most 6 of them at
     a time. Default: ``10``."""
 
-    max_batch_timeout_seconds: int = 5
+    max_batch_timeout_seconds: int = field(default=5, metadata=rule(Int(0, 60)))
     """How long a batch may wait to fill up, in seconds (0 to 60); sent to the API as
     ``max_wait_time_ms``. Default: ``5``."""
 
-    max_retries: int = 5
+    max_retries: int = field(default=5, metadata=rule(Int(0, 100)))
     """Deliveries of a message after the first before the platform moves it to the
     DLQ queue (0 to 100). Default: ``5``."""
 
-    retry_delay_seconds: int = 30
+    retry_delay_seconds: int = field(default=30, metadata=rule(Int(0, 43200)))
     """Delay before a message the consumer did not ack is delivered again, in seconds
     (0 to 43200); the Worker's own ``retry({delaySeconds})`` overrides it. Default:
     ``30``."""
 
-    custom_domain: str | None = None
+    custom_domain: str | None = field(default=None, metadata=rule(Domain()))
     """Hostname to serve the enqueue API on, e.g. ``mail-api.example.com``; needs
     ``zone_id``. Default: ``None`` (no custom domain)."""
 
-    zone_id: str | None = None
+    zone_id: str | None = field(
+        default=None, metadata=rule(Pattern(CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
+    )
     """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
     ``None``; required with ``custom_domain``."""
 
-    workers_dev: bool = True
+    workers_dev: bool = field(default=True, metadata=rule(Bool()))
     """Serve the Worker on the account's ``workers.dev`` subdomain. Default: ``True``."""
 
-    workers_dev_subdomain: str | None = None
+    workers_dev_subdomain: str | None = field(
+        default=None, metadata=rule(Pattern(NAME_RE, _SUBDOMAIN_WHAT))
+    )
     """The account's ``workers.dev`` subdomain (``<this>.workers.dev``, shown on the
     dashboard's Workers overview), used only to compute ``url``: the provider cannot
     read it without an invoke. Default: ``None`` (``url`` stays unknown unless
     ``custom_domain`` is set)."""
 
-    observability: bool = True
+    observability: bool = field(default=True, metadata=rule(Bool()))
     """Workers Logs on (with invocation logs) for the script. Default: ``True``."""
 
     def validate(self) -> None:
@@ -127,16 +135,8 @@ class WorkerSenderArgs:
         )
         check_email("default_from", self.default_from, domain=self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
-        if self.script_name is not None:
-            check_pattern("script_name", self.script_name, NAME_RE, _NAME_WHAT)
-        check_int("max_batch_size", self.max_batch_size, 1, 100)
-        check_int("max_batch_timeout_seconds", self.max_batch_timeout_seconds, 0, 60)
-        check_int("max_retries", self.max_retries, 0, 100)
-        check_int("retry_delay_seconds", self.retry_delay_seconds, 0, 43200)
-        check_bool("workers_dev", self.workers_dev)
-        check_bool("observability", self.observability)
+        check_fields(self)
         if self.custom_domain is not None:
-            check_domain("custom_domain", self.custom_domain)
             if self.zone_id is None:
                 raise ConfigError(
                     "`zone_id` is required with `custom_domain`, but none was provided: "
@@ -148,13 +148,6 @@ class WorkerSenderArgs:
                     f"`zone_id` is only used with `custom_domain`, but {self.zone_id!r} was "
                     "provided without one: set `custom_domain` or remove `zone_id`"
                 )
-            check_pattern(
-                "zone_id",
-                self.zone_id,
-                CLOUDFLARE_ID_RE,
-                "a Cloudflare zone id (32 lower-case hex characters, from the zone's "
-                "Overview page)",
-            )
         if self.workers_dev_subdomain is not None:
             if not self.workers_dev:
                 raise ConfigError(
@@ -162,12 +155,6 @@ class WorkerSenderArgs:
                     f"{self.workers_dev_subdomain!r} was provided while `workers_dev` is "
                     "false: enable `workers_dev` or remove `workers_dev_subdomain`"
                 )
-            check_pattern(
-                "workers_dev_subdomain",
-                self.workers_dev_subdomain,
-                NAME_RE,
-                "the account's workers.dev subdomain, one DNS label such as 'my-team'",
-            )
         if not self.workers_dev and self.custom_domain is None:
             raise ConfigError(
                 "`workers_dev` must be true when no `custom_domain` is set, but false was "

@@ -464,11 +464,11 @@ def test_send_policy_refuses_anything_broader_than_sending_to_one_queue(
         ),
         (
             {"targets": ("preview", "preview")},
-            r"`targets` must not repeat an environment, but \['preview', 'preview'\] was provided",
+            r"`targets` must not repeat a value, but \['preview', 'preview'\] was provided",
         ),
         (
             {"targets": "preview"},
-            r"`targets` must be a list of Vercel environments .* but 'preview' was provided",
+            r"`targets` must be a list such as .* but 'preview' was provided",
         ),
         (
             {"targets": ("development",), "oidc": False},
