@@ -74,21 +74,8 @@ MAX_SEND_CONCURRENCY = 50
 
 @strict_args
 @dataclass(frozen=True, kw_only=True)
-class LambdaSenderArgs:
-    """Arguments of :class:`LambdaSender`."""
-
-    queue: EmailQueue
-    """The queue the function consumes (its DLQ receives rejected messages). Required."""
-
-    domain: EmailDomain
-    """The SES domain the function sends as. Required."""
-
-    default_from: str
-    """Sender of messages that name none, on ``domain`` (``Name <addr>`` allowed).
-    Required."""
-
-    region: str
-    """The AWS region the function runs in; picks the Powertools layer. Required."""
+class LambdaSenderSettings:
+    """What a stage may set on :class:`LambdaSender`; :class:`LambdaSenderArgs` adds the wiring."""
 
     timeout_seconds: int = field(default=30, metadata=rule(Int(1, 900)))
     """Function timeout, in seconds (1 to 900). Default: ``30``."""
@@ -132,6 +119,25 @@ class LambdaSenderArgs:
 
     log_level: LogLevel = field(default="INFO", metadata=rule(Choice(get_args(LogLevel))))
     """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
+
+
+@strict_args
+@dataclass(frozen=True, kw_only=True)
+class LambdaSenderArgs(LambdaSenderSettings):
+    """Arguments of :class:`LambdaSender`."""
+
+    queue: EmailQueue
+    """The queue the function consumes (its DLQ receives rejected messages). Required."""
+
+    domain: EmailDomain
+    """The SES domain the function sends as. Required."""
+
+    default_from: str
+    """Sender of messages that name none, on ``domain`` (``Name <addr>`` allowed).
+    Required."""
+
+    region: str
+    """The AWS region the function runs in; picks the Powertools layer. Required."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""

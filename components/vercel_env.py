@@ -66,8 +66,8 @@ HTTPS_URL_RE = re.compile(r"https://[^\s/]+(/\S*)?")
 
 @strict_args
 @dataclass(frozen=True, kw_only=True)
-class VercelEnvArgs:
-    """Arguments of :class:`VercelEnv`."""
+class VercelEnvSettings:
+    """What a stage may set on :class:`VercelEnv`; :class:`VercelEnvArgs` adds the wiring."""
 
     team_slug: str = field(metadata=rule(Pattern(TEAM_SLUG_RE, _TEAM_SLUG_WHAT)))
     """The Vercel team's URL slug (``vercel.com/<team_slug>``); it names the OIDC issuer
@@ -78,6 +78,33 @@ class VercelEnvArgs:
 
     project_name: str = field(metadata=rule(Pattern(PROJECT_NAME_RE, _PROJECT_NAME_WHAT)))
     """The Vercel project's name, as it appears in the OIDC ``sub`` claim. Required."""
+
+    team_id: str | None = field(
+        default=None,
+        metadata=rule(Pattern(TEAM_ID_RE, "a Vercel team id such as 'team_abc123'")),
+    )
+    """The Vercel team id, ``team_...``. Default: ``None`` (the provider's default team)."""
+
+    targets: tuple[str, ...] | None = field(
+        default=None, metadata=rule(ChoiceList(TARGETS, "['preview', 'development']"))
+    )
+    """Vercel environments that get the variables (``production``, ``preview``,
+    ``development``). Default: ``None``, which means ``("production",)`` when ``stage`` is
+    ``prod`` or ``production`` and ``("preview", "development")`` otherwise."""
+
+    oidc: bool = field(default=True, metadata=rule(Bool()))
+    """Authenticate the app with Vercel OIDC and an IAM role (no long-lived keys). ``False``
+    creates an IAM user and access key instead. Default: ``True``."""
+
+    oidc_provider_arn: pulumi.Input[str] | None = None
+    """ARN of an existing IAM OIDC provider for ``https://oidc.vercel.com/<team_slug>`` (an
+    account holds one per issuer URL). Default: ``None`` (create one)."""
+
+
+@strict_args
+@dataclass(frozen=True, kw_only=True)
+class VercelEnvArgs(VercelEnvSettings):
+    """Arguments of :class:`VercelEnv`."""
 
     stage: str
     """The stack's stage (``dev``, ``prod`` ...); it picks the default ``targets``. Required."""
@@ -95,19 +122,6 @@ class VercelEnvArgs:
     """The default sender the app uses (``EMAIL_FROM``), e.g. ``App <no-reply@mail.example.com>``.
     Required."""
 
-    team_id: str | None = field(
-        default=None,
-        metadata=rule(Pattern(TEAM_ID_RE, "a Vercel team id such as 'team_abc123'")),
-    )
-    """The Vercel team id, ``team_...``. Default: ``None`` (the provider's default team)."""
-
-    targets: tuple[str, ...] | None = field(
-        default=None, metadata=rule(ChoiceList(TARGETS, "['preview', 'development']"))
-    )
-    """Vercel environments that get the variables (``production``, ``preview``,
-    ``development``). Default: ``None``, which means ``("production",)`` when ``stage`` is
-    ``prod`` or ``production`` and ``("preview", "development")`` otherwise."""
-
     worker_url: pulumi.Input[str] | None = None
     """Base URL of the Cloudflare Worker enqueue API (``EMAIL_WORKER_URL``). Default: ``None``
     (no Worker path)."""
@@ -115,14 +129,6 @@ class VercelEnvArgs:
     worker_token: pulumi.Input[str] | None = None
     """Bearer token of that API (``EMAIL_WORKER_TOKEN``, secret); given with ``worker_url``.
     Default: ``None``."""
-
-    oidc: bool = field(default=True, metadata=rule(Bool()))
-    """Authenticate the app with Vercel OIDC and an IAM role (no long-lived keys). ``False``
-    creates an IAM user and access key instead. Default: ``True``."""
-
-    oidc_provider_arn: pulumi.Input[str] | None = None
-    """ARN of an existing IAM OIDC provider for ``https://oidc.vercel.com/<team_slug>`` (an
-    account holds one per issuer URL). Default: ``None`` (create one)."""
 
     send_statement: pulumi.Input[dict[str, Any]] | None = None
     """The policy statement the app's identity gets, e.g. ``EmailQueue.grant_send_messages()``.

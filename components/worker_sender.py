@@ -55,23 +55,8 @@ _SUBDOMAIN_WHAT = "the account's workers.dev subdomain, one DNS label such as 'm
 
 @strict_args
 @dataclass(frozen=True, kw_only=True)
-class WorkerSenderArgs:
-    """Arguments of :class:`WorkerSender`."""
-
-    domain: EmailDomain
-    """The sending domain: its send grant scopes the IAM user, its name and
-    configuration set reach the Worker as vars. Required."""
-
-    account_id: str
-    """The Cloudflare account (32 hex characters) that owns the Worker and queues.
-    Required."""
-
-    default_from: str
-    """``From`` when a message has none: an address on ``domain`` (a display name,
-    ``Name <addr>``, is allowed). Required."""
-
-    region: str
-    """The SES region the Worker sends through; the domain's region. Required."""
+class WorkerSenderSettings:
+    """What a stage may set on :class:`WorkerSender`; :class:`WorkerSenderArgs` adds the wiring."""
 
     script_name: str | None = field(default=None, metadata=rule(Pattern(NAME_RE, _NAME_WHAT)))
     """Name of the Worker script, also the stem of the queue names. Default: ``None``,
@@ -99,12 +84,6 @@ class WorkerSenderArgs:
     """Hostname to serve the enqueue API on, e.g. ``mail-api.example.com``; needs
     ``zone_id``. Default: ``None`` (no custom domain)."""
 
-    zone_id: str | None = field(
-        default=None, metadata=rule(Pattern(CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
-    )
-    """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
-    ``None``; required with ``custom_domain``."""
-
     workers_dev: bool = field(default=True, metadata=rule(Bool()))
     """Serve the Worker on the account's ``workers.dev`` subdomain. Default: ``True``."""
 
@@ -118,6 +97,33 @@ class WorkerSenderArgs:
 
     observability: bool = field(default=True, metadata=rule(Bool()))
     """Workers Logs on (with invocation logs) for the script. Default: ``True``."""
+
+
+@strict_args
+@dataclass(frozen=True, kw_only=True)
+class WorkerSenderArgs(WorkerSenderSettings):
+    """Arguments of :class:`WorkerSender`."""
+
+    domain: EmailDomain
+    """The sending domain: its send grant scopes the IAM user, its name and
+    configuration set reach the Worker as vars. Required."""
+
+    account_id: str
+    """The Cloudflare account (32 hex characters) that owns the Worker and queues.
+    Required."""
+
+    default_from: str
+    """``From`` when a message has none: an address on ``domain`` (a display name,
+    ``Name <addr>``, is allowed). Required."""
+
+    region: str
+    """The SES region the Worker sends through; the domain's region. Required."""
+
+    zone_id: str | None = field(
+        default=None, metadata=rule(Pattern(CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
+    )
+    """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
+    ``None``; required with ``custom_domain``."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
