@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidMessageError
+from .message_tag import MESSAGE_ID_TAG, encode_message_id
 from .schema import MessageSchema
 
 __all__ = [
@@ -144,6 +145,13 @@ def build_send_email_request(
     }
     if fields.get("reply_to"):
         request["ReplyToAddresses"] = as_list(fields["reply_to"])
-    if fields.get("tags"):
-        request["EmailTags"] = [{"Name": k, "Value": v} for k, v in fields["tags"].items()]
+    tags = [
+        {"Name": k, "Value": v}
+        for k, v in (fields.get("tags") or {}).items()
+        if k != MESSAGE_ID_TAG
+    ]
+    # Our `id` travels as a tag so every SES event of this message names it (the
+    # events processor keys the message history on it); encoded into SES's tag alphabet.
+    tags.append({"Name": MESSAGE_ID_TAG, "Value": encode_message_id(fields["id"])})
+    request["EmailTags"] = tags
     return request

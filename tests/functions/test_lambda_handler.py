@@ -92,7 +92,10 @@ def test_send_request_carries_config_set_tags_headers_reply_to_cc_bcc(
         "BccAddresses": ["d@example.org"],
     }
     assert request["ReplyToAddresses"] == ["help@example.org"]
-    assert request["EmailTags"] == [{"Name": "category", "Value": "welcome"}]
+    assert request["EmailTags"] == [
+        {"Name": "category", "Value": "welcome"},
+        {"Name": "message_id", "Value": "m-2"},
+    ]
     simple = request["Content"]["Simple"]
     assert simple["Headers"] == [{"Name": "X-Campaign", "Value": "welcome"}]
     assert simple["Body"]["Html"]["Data"] == "<p>Hi</p>"

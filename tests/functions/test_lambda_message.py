@@ -96,5 +96,5 @@ def test_default_from_is_used_when_message_has_none():
     )
     assert request["FromEmailAddress"] == "noreply@x.io"
     assert "ReplyToAddresses" not in request
-    assert "EmailTags" not in request
+    assert request["EmailTags"] == [{"Name": "message_id", "Value": "a"}]
     assert "Headers" not in request["Content"]["Simple"]

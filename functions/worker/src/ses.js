@@ -18,7 +18,7 @@ const TRANSIENT_CODES = new Set([
   "RequestTimeout",
   "RequestTimeoutException",
 ]);
-const TAG_VALUE = /^[A-Za-z0-9_.@-]{1,256}$/;
+const PLAIN_TAG_VALUE = /^[A-Za-z0-9-][A-Za-z0-9_-]{0,255}$/;
 
 /**
  * The outcome of one send, never thrown: `sent`, `transient` (retry later) or
@@ -73,7 +73,7 @@ export async function sendEmailRequest(env, message) {
   const tags = Object.entries(message.tags ?? {})
     .filter(([name]) => name !== MESSAGE_ID_TAG)
     .map(([Name, Value]) => ({ Name, Value }));
-  tags.push({ Name: MESSAGE_ID_TAG, Value: await messageIdTagValue(message.id) });
+  tags.push({ Name: MESSAGE_ID_TAG, Value: messageIdTagValue(message.id) });
 
   const request = {
     FromEmailAddress: message.from ?? env.EMAIL_DEFAULT_FROM,
@@ -87,15 +87,18 @@ export async function sendEmailRequest(env, message) {
 }
 
 /**
- * SES tag values allow only letters, digits and `_ - . @`; the contract's `id` allows any
- * printable ASCII. An id outside the tag alphabet is tagged by its SHA-256 (`sha256-<hex>`),
- * which the logs also carry, so the two can still be joined.
+ * The message `id` as an SES tag value, reversibly. SES v2 tag values allow only ASCII
+ * letters, digits, `_` and `-` (at most 256; SES API Reference v2, MessageTag); the
+ * contract's `id` is any printable ASCII. An id of that alphabet not starting with `_` is
+ * its own tag value; any other is `_` + the unpadded base64url of its UTF-8 bytes (RFC 4648
+ * section 5, whose alphabet is SES's). Same rule as functions/events/message_tag.py, pinned
+ * by functions/schema/message-id-tag-vectors.json.
  */
-export async function messageIdTagValue(id) {
-  if (TAG_VALUE.test(id)) return id;
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(id));
-  const hex = [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-  return `sha256-${hex.slice(0, 48)}`;
+export function messageIdTagValue(id) {
+  if (PLAIN_TAG_VALUE.test(id)) return id;
+  let binary = "";
+  for (const byte of new TextEncoder().encode(id)) binary += String.fromCharCode(byte);
+  return `_${btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "")}`;
 }
 
 /**
