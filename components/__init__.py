@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from .config import StageConfig, load_stage_config, parse_stage_config
+from .config import CONFIG_KEYS, ConfigKey, StageConfig, load_stage_config, parse_stage_config
 from .email_domain import DmarcArgs, EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
-from .lambda_sender import LambdaSender, LambdaSenderArgs
+from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
 from .transactional_email import TransactionalEmail, TransactionalEmailArgs
-from .vercel_env import VercelEnv, VercelEnvArgs
-from .worker_sender import WorkerSender, WorkerSenderArgs
+from .vercel_env import VercelEnv, VercelEnvArgs, VercelEnvSettings
+from .worker_sender import WorkerSender, WorkerSenderArgs, WorkerSenderSettings
 
 __all__ = [
+    "CONFIG_KEYS",
     "ConfigError",
+    "ConfigKey",
     "DmarcArgs",
     "EmailDomain",
     "EmailDomainArgs",
@@ -20,13 +22,16 @@ __all__ = [
     "EmailQueueArgs",
     "LambdaSender",
     "LambdaSenderArgs",
+    "LambdaSenderSettings",
     "StageConfig",
     "TransactionalEmail",
     "TransactionalEmailArgs",
     "VercelEnv",
     "VercelEnvArgs",
+    "VercelEnvSettings",
     "WorkerSender",
     "WorkerSenderArgs",
+    "WorkerSenderSettings",
     "load_stage_config",
     "parse_stage_config",
 ]

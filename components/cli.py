@@ -50,10 +50,9 @@ def find_project_dir(start: Path) -> Path:
 
 def load_stack_config(project_dir: Path, stack: str) -> StackFiles:
     """Read ``Pulumi.yaml`` and ``Pulumi.<stack>.yaml``; secure values become placeholders."""
-    try:
-        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise PlanError(f"cannot read {project_dir / 'Pulumi.yaml'}: {err}") from None
+    project = _read_yaml(project_dir / "Pulumi.yaml")
+    if not isinstance(project, dict):
+        raise PlanError(f"{project_dir / 'Pulumi.yaml'}: the project file must be a mapping")
     stack_file = project_dir / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
         known = sorted(
@@ -64,10 +63,9 @@ def load_stack_config(project_dir: Path, stack: str) -> StackFiles:
             f"unknown stack {stack!r}: there is no {stack_file.name} in {project_dir}; "
             f"stacks here: {', '.join(known) or 'none'}"
         )
-    try:
-        stack_doc = yaml.safe_load(stack_file.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise PlanError(f"{stack_file.name} is not valid YAML: {err}") from None
+    stack_doc = _read_yaml(stack_file) or {}
+    if not isinstance(stack_doc, dict):
+        raise PlanError(f"{stack_file.name}: the stack file must be a mapping with a `config` key")
     raw = stack_doc.get("config") or {}
     if not isinstance(raw, dict):
         raise PlanError(f"{stack_file.name}: `config` must be a mapping")
@@ -82,6 +80,21 @@ def load_stack_config(project_dir: Path, stack: str) -> StackFiles:
         else:
             config[full] = value
     return StackFiles(name, project_dir / "__main__.py", config, tuple(secret_keys))
+
+
+def _read_yaml(path: Path) -> Any:
+    """A YAML file's content; an unreadable or malformed file is one line naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise PlanError(f"cannot read {path.name}: {err}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise PlanError(f"{path.name} is not valid YAML{where}: {problem}") from None
 
 
 def plan(project_dir: Path, stack: str) -> dict[str, Any]:
@@ -145,6 +158,13 @@ def render_text(result: dict[str, Any]) -> str:
     for rec in records:
         prio = f"{rec['priority']} " if rec.get("priority") is not None else ""
         lines.append(f"  {rec['type']:<6}{rec['name']:<{width}}  {prio}{rec['value']}")
+    lines += ["", "Stack outputs:"]
+    for key, value in result["outputs"].items():
+        if key == "dns_records":
+            value = f"{len(value)} records (above)"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value)
+        lines.append(f"  {key}: {value}")
     lines += ["", "Policy pack:"]
     violations = result["violations"]
     mandatory = [v for v in violations if v["level"] == "mandatory"]

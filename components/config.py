@@ -1,36 +1,92 @@
-"""The stage config: one typed, validated object read from Pulumi config.
+"""The stage config: every key of ``Pulumi.<stack>.yaml``, read, checked, and turned
+into one :class:`TransactionalEmailArgs`.
 
-Keys live in the ``serverless-mail`` namespace as structured values (one object
-per area: ``email``, ``cloudflare``, ...), read with ``require_object``. Every bad
-value fails here, before any resource exists, with a message naming the key
-(``serverless-mail:email.dmarc.policy``), the allowed values, the value given and
-the fix. Defaults are not repeated here: an absent key takes the default written
-on the component's ``…Args`` dataclass.
+:data:`CONFIG_KEYS` is the one table of keys. It is derived from the components' own
+``…Args``/``…Settings`` dataclasses: each key's type and range is the rule its field
+carries (``serverless_mail.settings``), its default the field's default, its doc the
+field's docstring. Validation walks that table, the README's config reference is
+generated from it (``scripts/gen_docs.py``, checked in CI), and the config contract test
+writes a valid and an invalid value for every row of it.
+
+Every section lives in the ``serverless-mail`` namespace as one structured object
+(``serverless-mail:lambda: {memoryMb: 512}``). An unknown section or key, a section that
+is not an object, a missing required key and a bad value are each one
+:class:`ConfigError` naming the key (``serverless-mail:lambda.memoryMb``), before any
+resource exists.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import pulumi
+import pulumi.runtime.config
 
-from .email_domain import REGION_RE, DmarcArgs, EmailDomain, EmailDomainArgs
-from .email_queue import EmailQueue, EmailQueueArgs
+from .email_domain import DmarcArgs, EmailDomainArgs
+from .email_queue import EmailQueueArgs
 from .errors import ConfigError
-from .lambda_sender import LambdaSenderArgs, consumer_queue_args
-from .validation import check_email, check_pattern
-from .vercel_env import VercelEnvArgs
-from .worker_sender import WorkerSenderArgs
+from .lambda_sender import LambdaSenderSettings
+from .settings import Bool, Rule, did_you_mean, field_docs, field_rule
+from .transactional_email import TransactionalEmailArgs
+from .vercel_env import VercelEnvSettings
+from .worker_sender import WorkerSenderSettings
 
-__all__ = ["NAMESPACE", "StageConfig", "load_stage_config", "parse_stage_config"]
+__all__ = [
+    "CONFIG_KEYS",
+    "NAMESPACE",
+    "SECTIONS",
+    "ConfigKey",
+    "StageConfig",
+    "load_stage_config",
+    "parse_stage_config",
+]
 
 NAMESPACE = "serverless-mail"
 
-_T = TypeVar("_T")
+REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of a stage file."""
+
+    section: str
+    """``email``, ``lambda`` … (``aws`` for ``aws:region``)."""
+
+    name: str
+    """The camelCase name inside the section, dotted when nested (``dmarc.policy``)."""
+
+    arg: str
+    """Where the value goes: a path in :class:`TransactionalEmailArgs`
+    (``lambda_sender.memory_mb``), or ``<section>.enabled``."""
+
+    rule: Rule | None
+    """What the value must be."""
+
+    default: Any
+    """The default value, or :data:`REQUIRED`."""
+
+    doc: str
+    """The field's docstring."""
+
+    default_text: str | None = None
+    """Shown instead of ``default`` where the default is computed."""
+
+    @property
+    def key(self) -> str:
+        """The full key as a user writes it: ``serverless-mail:lambda.memoryMb``."""
+        if self.section == "aws":
+            return f"aws:{self.name}"
+        return f"{NAMESPACE}:{self.section}.{self.name}"
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
 
 
 def _camel(snake: str) -> str:
@@ -38,137 +94,133 @@ def _camel(snake: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def _snake(camel: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", camel).lower()
+def _field_keys(
+    section: str, cls: type, arg_prefix: str, *, skip: tuple[str, ...] = (), name_prefix: str = ""
+) -> Iterator[ConfigKey]:
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = REQUIRED
+        yield ConfigKey(
+            section=section,
+            name=name_prefix + _camel(f.name),
+            arg=f"{arg_prefix}.{f.name}" if arg_prefix else f.name,
+            rule=field_rule(f),
+            default=default,
+            doc=docs.get(f.name, ""),
+        )
 
 
-class _Section:
-    """A structured config value: typed access, unknown keys rejected."""
-
-    def __init__(self, key: str, raw: Any) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            raise ConfigError(
-                f"`{key}` must be an object (a YAML mapping), but "
-                f"{type(raw).__name__} {raw!r} was provided"
-            )
-        self.key = key
-        self.raw = dict(raw)
-
-    def child(self, name: str) -> _Section:
-        return _Section(f"{self.key}.{name}", self.raw.get(name))
-
-    def require(self, name: str) -> Any:
-        if name not in self.raw or self.raw[name] in (None, ""):
-            raise ConfigError(
-                f"`{self.key}.{name}` is required: set it in Pulumi.<stack>.yaml under `{self.key}`"
-            )
-        return self.raw[name]
-
-    def build(
-        self,
-        cls: Callable[..., _T],
-        *,
-        fields: tuple[str, ...],
-        fixed: Mapping[str, Any] | None = None,
-        convert: Mapping[str, Callable[[Any], Any]] | None = None,
-        also_known: tuple[str, ...] = (),
-    ) -> _T:
-        """Build ``cls`` from the given camelCase keys plus ``fixed`` values.
-
-        Only keys present in config are passed, so the dataclass defaults apply;
-        any other key is a typo and is rejected with the list of known keys.
-        """
-        known = {_camel(f) for f in fields} | set(also_known)
-        unknown = sorted(set(self.raw) - known)
-        if unknown:
-            raise ConfigError(
-                f"`{self.key}.{unknown[0]}` is not a known key; the keys of "
-                f"`{self.key}` are: {', '.join(sorted(known))}"
-            )
-        kwargs: dict[str, Any] = dict(fixed or {})
-        for f in fields:
-            camel = _camel(f)
-            if camel in self.raw:
-                value = self.raw[camel]
-                if convert and f in convert:
-                    value = convert[f](value)
-                kwargs[f] = value
-        return cls(**kwargs)
-
-    def validated(self, fn: Callable[[], None], elsewhere: Mapping[str, str] = {}) -> None:
-        """Run a dataclass ``validate`` and rename its argument names to config keys.
-
-        ``elsewhere`` maps arguments that come from another key (``region`` from
-        ``aws:region``) to that key.
-        """
-        try:
-            fn()
-        except ConfigError as err:
-
-            def rename(m: re.Match[str]) -> str:
-                arg = m.group(1) + m.group(2)
-                return f"`{elsewhere.get(arg) or self.key + '.' + _config_path(arg)}`"
-
-            message = re.sub(r"`([a-z_]+)((?:\.[a-z_]+|\[\d+\])*)`", rename, str(err))
-            raise ConfigError(message) from None
-
-
-def _config_path(arg_path: str) -> str:
-    return ".".join(
-        _camel(part)
-        if not part.endswith("]")
-        else _camel(part.split("[")[0]) + "[" + part.split("[")[1]
-        for part in arg_path.split(".")
+def _enabled_key(section: str, what: str, default: Any) -> ConfigKey:
+    shown = "``true``" if default else "on while the section is present"
+    return ConfigKey(
+        section=section,
+        name="enabled",
+        arg=f"{section}.enabled",
+        rule=Bool(),
+        default=default,
+        doc=f"Turn {what} on or off. Default: {shown}.",
     )
 
 
-def _tuple_of_str(key: str) -> Callable[[Any], tuple[str, ...]]:
-    def convert(value: Any) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"`{key}` must be a list of strings, but {value!r} was provided")
-        return tuple(value)
+def _single(cls: type, name: str) -> dataclasses.Field[Any]:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
 
-    return convert
+
+def _key_table() -> tuple[ConfigKey, ...]:
+    email_docs = field_docs(EmailDomainArgs)
+    top_docs = field_docs(TransactionalEmailArgs)
+
+    def from_field(section: str, name: str, cls: type, field_name: str, arg: str) -> ConfigKey:
+        f = _single(cls, field_name)
+        docs = field_docs(cls)
+        default = REQUIRED if f.default is dataclasses.MISSING else f.default
+        return ConfigKey(section, name, arg, field_rule(f), default, docs.get(field_name, ""))
+
+    keys = [
+        from_field("aws", "region", EmailDomainArgs, "region", "email.region"),
+        dataclasses.replace(
+            from_field(
+                "cloudflare", "accountId", TransactionalEmailArgs, "account_id", "account_id"
+            ),
+            default_text="required while the Worker path is on",
+        ),
+        from_field("cloudflare", "zoneId", EmailDomainArgs, "zone_id", "email.zone_id"),
+        from_field("cloudflare", "zoneName", EmailDomainArgs, "zone_name", "email.zone_name"),
+        ConfigKey(
+            "email",
+            "domain",
+            "email.domain",
+            field_rule(_single(EmailDomainArgs, "domain")),
+            REQUIRED,
+            email_docs["domain"],
+        ),
+        dataclasses.replace(
+            from_field(
+                "email", "defaultFrom", TransactionalEmailArgs, "default_from", "default_from"
+            ),
+            doc=top_docs["default_from"],
+            default_text="no-reply@<domain>",
+        ),
+        *_field_keys(
+            "email",
+            EmailDomainArgs,
+            "email",
+            skip=("domain", "zone_id", "zone_name", "region", "dmarc"),
+        ),
+        *_field_keys("email", DmarcArgs, "email.dmarc", name_prefix="dmarc."),
+        *_field_keys(
+            "queue",
+            EmailQueueArgs,
+            "queue",
+            skip=("consumer_timeout_seconds", "batching_window_seconds"),
+        ),
+        _enabled_key("lambda", "the SQS → Lambda sending path", True),
+        *_field_keys("lambda", LambdaSenderSettings, "lambda_sender"),
+        _enabled_key("worker", "the Cloudflare Queue → Worker sending path", True),
+        *_field_keys("worker", WorkerSenderSettings, "worker_sender"),
+        _enabled_key("vercel", "the Vercel variables and the app's AWS identity", None),
+        *_field_keys("vercel", VercelEnvSettings, "vercel"),
+    ]
+    return tuple(
+        dataclasses.replace(k, default_text="derived")
+        if k.arg == "queue.visibility_timeout_seconds"
+        else k
+        for k in keys
+    )
+
+
+CONFIG_KEYS: tuple[ConfigKey, ...] = _key_table()
+"""Every key a stage file may hold, in reference order."""
+
+SECTIONS: tuple[str, ...] = tuple(
+    dict.fromkeys(k.section for k in CONFIG_KEYS if k.section != "aws")
+)
+"""The sections of the ``serverless-mail`` namespace."""
+
+_BY_KEY = {k.key: k for k in CONFIG_KEYS}
+_BY_ARG = {k.arg: k for k in CONFIG_KEYS}
+
+# Namespaces a stage file may hold besides ours: the providers the stack uses and
+# Pulumi's own. Any other namespace close to ours is a misspelling.
+_OTHER_NAMESPACES = ("aws", "cloudflare", "vercel", "random", "time", "pulumi")
 
 
 @dataclass(frozen=True, kw_only=True)
 class StageConfig:
-    """Everything one stage (``dev``, ``prod``) needs, validated."""
+    """One stage (``dev``, ``prod``), validated: the aggregate's arguments."""
 
     stack: str
     """The Pulumi stack (stage) name."""
 
-    region: str
-    """``aws:region``: where SES, SQS and Lambda live."""
-
-    account_id: str
-    """``serverless-mail:cloudflare.accountId``: the Cloudflare account."""
-
-    email: EmailDomainArgs
-    """The sending domain and its DNS (``serverless-mail:email`` + ``cloudflare``)."""
-
-    default_from: str
-    """``serverless-mail:email.defaultFrom``. Default: ``no-reply@<domain>``."""
-
-    queue: EmailQueueArgs
-    """``serverless-mail:queue``: the SQS queue and its DLQ (the consumer timeout and
-    batching window are filled from ``serverless-mail:lambda``)."""
-
-    lambda_sender: Mapping[str, Any] | None
-    """``serverless-mail:lambda``: :class:`LambdaSenderArgs` settings, or ``None`` when
-    ``enabled: false`` turns the Lambda path off."""
-
-    worker_sender: Mapping[str, Any] | None
-    """``serverless-mail:worker``: :class:`WorkerSenderArgs` settings, or ``None`` when
-    ``enabled: false`` turns the Worker path off."""
-
-    vercel: Mapping[str, Any] | None
-    """``serverless-mail:vercel``: :class:`VercelEnvArgs` settings, or ``None`` when the
-    section is absent or ``enabled: false``."""
+    args: TransactionalEmailArgs
+    """What ``__main__.py`` builds the stack from."""
 
     @property
     def is_production(self) -> bool:
@@ -176,210 +228,193 @@ class StageConfig:
         return self.stack in ("prod", "production")
 
 
-_EMAIL_FIELDS = tuple(
-    f.name
-    for f in dataclasses.fields(EmailDomainArgs)
-    if f.name not in ("domain", "zone_id", "zone_name", "region", "dmarc")
-)
-_DMARC_FIELDS = tuple(f.name for f in dataclasses.fields(DmarcArgs))
-
-
-def _settings_fields(cls: type, wiring: tuple[str, ...]) -> tuple[str, ...]:
-    """The fields of an ``…Args`` class that config may set (not the wiring)."""
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in wiring)
-
-
-_QUEUE_FIELDS = _settings_fields(
-    EmailQueueArgs, ("consumer_timeout_seconds", "batching_window_seconds", "kms_key_arn")
-)
-_LAMBDA_FIELDS = _settings_fields(LambdaSenderArgs, ("queue", "domain", "default_from", "region"))
-_WORKER_FIELDS = _settings_fields(
-    WorkerSenderArgs, ("domain", "account_id", "default_from", "region", "zone_id")
-)
-_VERCEL_FIELDS = _settings_fields(
-    VercelEnvArgs,
-    (
-        "stage",
-        "queue_url",
-        "queue_arn",
-        "region",
-        "email_from",
-        "worker_url",
-        "worker_token",
-        "send_statement",
-    ),
-)
-
-
-def _stand_in(cls: type[_T], **attributes: Any) -> _T:
-    """An instance of a component class that registers nothing.
-
-    It lets config be validated by the component's own ``Args.validate`` (which
-    checks the types and attributes of the components it is wired to) before any
-    resource exists, so the rules are written once, on the Args.
-    """
-    obj = cls.__new__(cls)
-    obj.__dict__.update(attributes)
-    return obj
-
-
-def _enabled(section: _Section) -> bool:
-    enabled = section.raw.pop("enabled", True)
-    if not isinstance(enabled, bool):
+def _section_values(section: str, raw: Any) -> dict[str, Any]:
+    """A section's keys flattened (``dmarc.policy``), each checked to be known."""
+    key = f"{NAMESPACE}:{section}"
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
         raise ConfigError(
-            f"`{section.key}.enabled` must be true or false, but {enabled!r} was provided"
+            f"`{key}` must be an object (a YAML mapping of keys such as "
+            f"`{_first_key(section)}`), but {type(raw).__name__} {raw!r} was provided"
         )
-    return enabled
+    known = {k.name for k in CONFIG_KEYS if k.section == section}
+    nested = {name.split(".")[0] for name in known if "." in name}
+    flat: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in nested:
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"`{key}.{name}` must be an object (a YAML mapping), but "
+                    f"{type(value).__name__} {value!r} was provided"
+                )
+            for inner, inner_value in value.items():
+                flat[f"{name}.{inner}"] = inner_value
+        else:
+            flat[str(name)] = value
+    for name in flat:
+        if name not in known:
+            group, _, leaf = name.rpartition(".")
+            within = sorted(
+                k.removeprefix(f"{group}.") if group else k
+                for k in known
+                if (k.startswith(f"{group}.") if group else True)
+            )
+            where = f"{key}.{group}" if group else key
+            raise ConfigError(
+                f"`{key}.{name}` is not a known key{did_you_mean(leaf, within)}; the "
+                f"keys of `{where}` are: {', '.join(within)}"
+            )
+    return flat
+
+
+def _first_key(section: str) -> str:
+    return next(k.name for k in CONFIG_KEYS if k.section == section and k.name != "enabled")
+
+
+def _check_sections(values: Mapping[str, Any]) -> None:
+    for name in values:
+        if name not in SECTIONS:
+            raise ConfigError(
+                f"`{NAMESPACE}:{name}` is not a known section{did_you_mean(name, SECTIONS)}; "
+                f"the sections are: {', '.join(SECTIONS)}"
+            )
+
+
+def check_namespaces(keys: list[str]) -> None:
+    """Refuse a config key whose namespace looks like a misspelling of ours."""
+    for full in keys:
+        namespace = full.split(":", 1)[0]
+        if namespace in (NAMESPACE, *_OTHER_NAMESPACES) or ":" not in full:
+            continue
+        if difflib.get_close_matches(namespace, [NAMESPACE], n=1, cutoff=0.75) or (
+            re.sub(r"[^a-z]", "", namespace.lower()) == "serverlessmail"
+        ):
+            raise ConfigError(
+                f"`{full}` is in namespace `{namespace}`, which nothing reads "
+                f"(did you mean `{NAMESPACE}:{full.split(':', 1)[1]}`?)"
+            )
+
+
+def _present(values: Mapping[str, dict[str, Any]], section: str, name: str) -> bool:
+    return values.get(section, {}).get(name) not in (None, "")
+
+
+def _require(key: ConfigKey, why: str = "") -> ConfigError:
+    where = f"under `{NAMESPACE}:{key.section}`" if key.section != "aws" else ""
+    how = (
+        f"set it in Pulumi.<stack>.yaml {where}".rstrip()
+        if key.section != "aws"
+        else "pulumi config set aws:region eu-west-1"
+    )
+    return ConfigError(f"`{key.key}` is required{why}: {how}")
 
 
 def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> StageConfig:
-    """Validate raw config values (``{"email": {...}, "cloudflare": {...}}``).
+    """Validate raw config values (``{"email": {...}, "cloudflare": {...}, ...}``).
 
     Args:
         stack: the stack name.
-        values: the namespace's structured values, by key without the namespace.
+        values: the namespace's structured values, by section name.
         region: the ``aws:region`` value.
 
     Raises:
-        ConfigError: on the first invalid or missing value.
+        ConfigError: on the first unknown, missing or invalid value.
     """
-    check_pattern(
-        "aws:region",
-        region,
-        REGION_RE,
-        "an AWS region code such as 'eu-west-1' (pulumi config set aws:region eu-west-1)",
-    )
-    cloudflare = _Section(f"{NAMESPACE}:cloudflare", values.get("cloudflare"))
-    account_id = cloudflare.require("accountId")
-    zone_id = cloudflare.require("zoneId")
-    zone_name = cloudflare.require("zoneName")
-    cloudflare.build(lambda **_: None, fields=("account_id", "zone_id", "zone_name"))
-    for key, value in (("accountId", account_id), ("zoneId", zone_id)):
-        if not (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value)):
-            raise ConfigError(
-                f"`{cloudflare.key}.{key}` must be a Cloudflare id of 32 lower-case hex "
-                f"characters (dashboard, Overview page), but {value!r} was provided"
-            )
+    _check_sections(values)
+    flat = {section: _section_values(section, values.get(section)) for section in SECTIONS}
+    flat["aws"] = {"region": region} if region not in (None, "") else {}
 
-    email = _Section(f"{NAMESPACE}:email", values.get("email"))
-    domain = email.require("domain")
-    dmarc_section = email.child("dmarc")
-    dmarc = dmarc_section.build(
-        DmarcArgs,
-        fields=_DMARC_FIELDS,
-        convert={
-            "aggregate_report_addresses": _tuple_of_str(
-                f"{dmarc_section.key}.aggregateReportAddresses"
-            )
-        },
-    )
-    email_args = email.build(
-        EmailDomainArgs,
-        fields=(*_EMAIL_FIELDS, "domain"),
-        fixed={"zone_id": zone_id, "zone_name": zone_name, "region": region, "dmarc": dmarc},
-        also_known=("defaultFrom", "dmarc"),
-    )
-    email.validated(
-        email_args.validate,
-        elsewhere={
-            "zone_id": f"{cloudflare.key}.zoneId",
-            "zone_name": f"{cloudflare.key}.zoneName",
-            "region": "aws:region",
-        },
-    )
-    default_from = email.raw.get("defaultFrom", f"no-reply@{domain}")
-    check_email(f"{email.key}.defaultFrom", default_from, domain=domain, display_name=True)
-    domain_stand_in = _stand_in(EmailDomain, domain=domain)
+    on = {
+        "lambda": flat["lambda"].get("enabled", True),
+        "worker": flat["worker"].get("enabled", True),
+        "vercel": flat["vercel"].get("enabled", bool(flat["vercel"])),
+    }
+    for key in CONFIG_KEYS:
+        present = _present(flat, key.section, key.name)
+        active = on.get(key.section, True) is not False or key.name == "enabled"
+        if present and key.rule is not None:
+            key.rule.check(key.key, flat[key.section][key.name])
+        elif not present and key.required and active:
+            if key.section == "vercel" and not flat["vercel"]:
+                continue
+            raise _require(key, " while the section is present" if key.section == "vercel" else "")
+    if on["worker"] and not _present(flat, "cloudflare", "accountId"):
+        raise _require(
+            _BY_KEY[f"{NAMESPACE}:cloudflare.accountId"],
+            " while the Worker path is on (`serverless-mail:worker.enabled`)",
+        )
+    args = _build_args(stack, flat, on)
+    try:
+        args.validate()
+    except ConfigError as err:
+        raise ConfigError(_config_names(str(err))) from None
+    return StageConfig(stack=stack, args=args)
 
-    lambda_section = _Section(f"{NAMESPACE}:lambda", values.get("lambda"))
-    lambda_on = _enabled(lambda_section)
-    lambda_settings: dict[str, Any] = lambda_section.build(dict, fields=_LAMBDA_FIELDS)
 
-    queue_section = _Section(f"{NAMESPACE}:queue", values.get("queue"))
-    queue_args = consumer_queue_args(
-        queue_section.build(EmailQueueArgs, fields=_QUEUE_FIELDS), lambda_settings
+def _build_args(
+    stack: str, flat: Mapping[str, dict[str, Any]], on: Mapping[str, Any]
+) -> TransactionalEmailArgs:
+    """The aggregate's arguments: each present key set at its ``arg`` path."""
+    tree: dict[str, Any] = {}
+    for key in CONFIG_KEYS:
+        if key.name == "enabled" or not _present(flat, key.section, key.name):
+            continue
+        value = flat[key.section][key.name]
+        if isinstance(value, list):
+            value = tuple(value)
+        node = tree
+        *parents, leaf = key.arg.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    email = tree.pop("email")
+    dmarc = email.pop("dmarc", {})
+    paths = {"lambda_sender": "lambda", "worker_sender": "worker", "vercel": "vercel"}
+    # A path switched off is None even when its section still holds settings.
+    settings = {arg: tree.pop(arg, {}) if on[section] else None for arg, section in paths.items()}
+    return TransactionalEmailArgs(
+        email=EmailDomainArgs(**email, dmarc=DmarcArgs(**dmarc)),
+        queue=EmailQueueArgs(**tree.pop("queue", {})),
+        stage=stack,
+        **settings,
+        **{k: v for k, v in tree.items() if k not in paths},
     )
-    queue_section.validated(
-        queue_args.validate,
-        elsewhere={
-            "consumer_timeout_seconds": f"{lambda_section.key}.timeoutSeconds",
-            "batching_window_seconds": f"{lambda_section.key}.batchingWindowSeconds",
-        },
-    )
-    if lambda_on:
-        lambda_args = LambdaSenderArgs(
-            queue=_stand_in(
-                EmailQueue,
-                visibility_timeout_seconds=queue_args.effective_visibility_timeout_seconds,
-            ),
-            domain=domain_stand_in,
-            default_from=default_from,
-            region=region,
-            **lambda_settings,
-        )
-        lambda_section.validated(
-            lambda_args.validate,
-            elsewhere={"queue": f"{NAMESPACE}:queue.visibilityTimeoutSeconds"},
-        )
 
-    worker_section = _Section(f"{NAMESPACE}:worker", values.get("worker"))
-    worker_on = _enabled(worker_section)
-    worker_settings: dict[str, Any] = worker_section.build(dict, fields=_WORKER_FIELDS)
-    if worker_on:
-        if worker_settings.get("custom_domain") is not None:
-            worker_settings["zone_id"] = zone_id
-        worker_args = WorkerSenderArgs(
-            domain=domain_stand_in,
-            account_id=account_id,
-            default_from=default_from,
-            region=region,
-            **worker_settings,
-        )
-        worker_section.validated(
-            worker_args.validate, elsewhere={"zone_id": f"{cloudflare.key}.zoneId"}
-        )
 
-    vercel_section = _Section(f"{NAMESPACE}:vercel", values.get("vercel"))
-    vercel_on = bool(vercel_section.raw) and _enabled(vercel_section)
-    vercel_settings: dict[str, Any] = vercel_section.build(
-        dict,
-        fields=_VERCEL_FIELDS,
-        convert={"targets": _tuple_of_str(f"{vercel_section.key}.targets")},
-    )
-    if vercel_on:
-        # Stand-in values for what the stack creates; worker values only when the
-        # Worker path is on, so the secret-on-development rule sees the real shape.
-        worker_values: dict[str, Any] = (
-            {"worker_url": "https://worker.example.invalid", "worker_token": "stand-in"}
-            if worker_on
-            else {}
-        )
-        vercel_args = VercelEnvArgs(
-            stage=stack,
-            queue_url=f"https://sqs.{region}.amazonaws.com/000000000000/stand-in",
-            queue_arn=f"arn:aws:sqs:{region}:000000000000:stand-in",
-            region=region,
-            email_from=default_from,
-            **worker_values,
-            **vercel_settings,
-        )
-        vercel_section.validated(vercel_args.validate)
+_ARG_PATH_RE = re.compile(r"`([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)((?:\[\d+\])?)`")
 
-    return StageConfig(
-        stack=stack,
-        region=region,
-        account_id=account_id,
-        email=email_args,
-        default_from=default_from,
-        queue=queue_args,
-        lambda_sender=lambda_settings if lambda_on else None,
-        worker_sender=worker_settings if worker_on else None,
-        vercel=vercel_settings if vercel_on else None,
-    )
+
+def _config_names(message: str) -> str:
+    """Rewrite argument paths in a validation message as the config keys they come from."""
+
+    def rename(m: re.Match[str]) -> str:
+        key = _BY_ARG.get(m.group(1))
+        return f"`{key.key}{m.group(2)}`" if key is not None else m.group(0)
+
+    return _ARG_PATH_RE.sub(rename, message)
 
 
 def load_stage_config() -> StageConfig:
-    """Read and validate the current stack's config from Pulumi config."""
+    """Read and validate the current stack's config from Pulumi config.
+
+    Reads every key the engine passed (so an unknown section or a misspelled namespace
+    is reported, not ignored), then every section of :data:`SECTIONS`.
+    """
+    present = sorted(
+        {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    )
+    check_namespaces(present)
     config = pulumi.Config(NAMESPACE)
-    values = {key: config.get_object(key) for key in ("email", "cloudflare")}
+    values: dict[str, Any] = {}
+    for full in present:
+        namespace, _, name = full.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        try:
+            values[name] = config.get_object(name)
+        except pulumi.ConfigTypeError:
+            values[name] = config.get(name)
     return parse_stage_config(pulumi.get_stack(), values, pulumi.Config("aws").get("region"))

@@ -20,6 +20,7 @@ __all__ = [
     "CONSUME_MESSAGES_ACTIONS",
     "DEAD_LETTER_RETENTION_SECONDS",
     "DEAD_LETTER_SEND_ACTIONS",
+    "MAX_RECEIVE_COUNT_RANGE",
     "SEND_MESSAGES_ACTIONS",
     "EmailQueue",
     "EmailQueueArgs",
@@ -52,6 +53,8 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60
 must keep messages longer than the source queue does."""
 
 MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 60 * 60
+MAX_RECEIVE_COUNT_RANGE = (3, 10)
+"""Allowed ``maxReceiveCount``: the args and the policy pack share it."""
 
 # AWS Lambda Developer Guide, "Using Lambda with Amazon SQS": set the queue's visibility
 # timeout to at least six times the function timeout, plus the batching window.
@@ -68,8 +71,10 @@ _KMS_WHAT = (
 class EmailQueueArgs:
     """Arguments of :class:`EmailQueue`."""
 
-    max_receive_count: int = field(default=5, metadata=rule(Int(1, 1000)))
-    """Receives before SQS moves a message to the DLQ (1 to 1000). Default: ``5``."""
+    max_receive_count: int = field(default=5, metadata=rule(Int(*MAX_RECEIVE_COUNT_RANGE)))
+    """Receives before SQS moves a message to the DLQ (3 to 10: fewer dead-letters mail
+    after one passing fault, more keeps a poison message cycling for hours; the policy
+    pack holds every stack to the same range). Default: ``5``."""
 
     message_retention_seconds: int = field(
         default=4 * 24 * 60 * 60, metadata=rule(Int(60, DEAD_LETTER_RETENTION_SECONDS))

@@ -3,14 +3,12 @@ role, log group with retention, DynamoDB idempotency table and SQS event source.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -19,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .email_domain import REGION_RE, EmailDomain
-from .email_queue import EmailQueue, EmailQueueArgs, derived_visibility_timeout
+from .email_queue import EmailQueue, derived_visibility_timeout
 from .errors import ConfigError
 from .lambda_package import (
     HANDLER,
@@ -37,7 +35,6 @@ __all__ = [
     "LOG_WRITE_ACTIONS",
     "LambdaSender",
     "LambdaSenderArgs",
-    "consumer_queue_args",
     "function_name_for",
 ]
 
@@ -400,20 +397,3 @@ def log_write_statement(log_group_arn: str) -> dict[str, Any]:
         "Action": list(LOG_WRITE_ACTIONS),
         "Resource": f"{log_group_arn}:*",
     }
-
-
-def consumer_queue_args(
-    queue: EmailQueueArgs, lambda_settings: Mapping[str, Any] | None
-) -> EmailQueueArgs:
-    """``queue`` with its consumer timeout and batching window taken from the Lambda
-    settings (or :class:`LambdaSenderArgs`' defaults), so the derived visibility
-    timeout always fits the function that consumes the queue."""
-    settings = lambda_settings or {}
-    defaults = {f.name: f.default for f in dataclasses.fields(LambdaSenderArgs)}
-    return dataclasses.replace(
-        queue,
-        consumer_timeout_seconds=settings.get("timeout_seconds", defaults["timeout_seconds"]),
-        batching_window_seconds=settings.get(
-            "batching_window_seconds", defaults["batching_window_seconds"]
-        ),
-    )

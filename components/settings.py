@@ -14,6 +14,7 @@ positional arguments with a :class:`ConfigError` (a did-you-mean, never a ``Type
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import difflib
 import functools
@@ -21,7 +22,7 @@ import inspect
 import itertools
 import re
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,6 +50,7 @@ __all__ = [
     "did_you_mean",
     "field_docs",
     "field_rule",
+    "prefixed",
     "rule",
     "strict_args",
 ]
@@ -286,28 +288,32 @@ def strict_args(cls: _C) -> _C:
 
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """Each field's docstring (the string literal after it), read from the source.
+    """Each field's docstring (the string literal after it), read from the source of
+    ``cls`` and its dataclass bases.
 
     Dataclass field docstrings are the one documentation of each argument (STYLE.md);
     Python keeps no reference to them at run time, so they are read from the class
     source, which the wheel ships.
     """
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    tree = ast.parse(source)
-    body = next(n for n in tree.body if isinstance(n, ast.ClassDef)).body
     docs: dict[str, str] = {}
-    for node, following in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[node.target.id] = inspect.cleandoc(following.value.value)
+    for klass in reversed(cls.__mro__):
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            source = textwrap.dedent(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        tree = ast.parse(source)
+        body = next(n for n in tree.body if isinstance(n, ast.ClassDef)).body
+        for node, following in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(following.value.value)
     return docs
 
 
@@ -341,3 +347,28 @@ class ChoiceList(Rule):
 
     def invalid_example(self) -> Any:
         return ["prod"]
+
+
+_ARG_NAME_RE = re.compile(r"`([a-z_][a-z0-9_]*)((?:\.[a-z_][a-z0-9_]*|\[\d+\])*)`")
+
+
+@contextlib.contextmanager
+def prefixed(prefix: str, rename: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Re-raise a :class:`ConfigError` with its argument names under ``prefix``.
+
+    ``timeout_seconds`` raised while checking the Lambda settings becomes
+    ``lambda_sender.timeout_seconds``; names in ``rename`` (wiring the caller filled
+    from elsewhere) become the name given there instead.
+    """
+    try:
+        yield
+    except ConfigError as err:
+        renames = rename or {}
+
+        def qualify(m: re.Match[str]) -> str:
+            head, tail = m.group(1), m.group(2)
+            if head in renames:
+                return f"`{renames[head]}{tail}`"
+            return f"`{prefix}.{head}{tail}`"
+
+        raise ConfigError(_ARG_NAME_RE.sub(qualify, str(err))) from None

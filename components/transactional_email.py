@@ -2,25 +2,69 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 
-from .config import StageConfig
 from .email_domain import EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
-from .lambda_sender import LambdaSender, LambdaSenderArgs, consumer_queue_args
-from .validation import check_email
-from .vercel_env import VercelEnv, VercelEnvArgs
-from .worker_sender import WorkerSender, WorkerSenderArgs
+from .errors import ConfigError
+from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
+from .settings import Email, Pattern, check_fields, prefixed, rule, strict_args
+from .validation import check_email, is_on_domain
+from .vercel_env import VercelEnv, VercelEnvArgs, VercelEnvSettings
+from .worker_sender import CLOUDFLARE_ID_RE, WorkerSender, WorkerSenderArgs, WorkerSenderSettings
 
-__all__ = ["TransactionalEmail", "TransactionalEmailArgs"]
+__all__ = ["OUTPUTS", "TransactionalEmail", "TransactionalEmailArgs"]
 
 TYPE = "serverless-mail:index:TransactionalEmail"
 
+_S = TypeVar("_S")
 
+OUTPUTS: dict[str, Any] = {
+    "identity_arn": str,
+    "configuration_set_name": str,
+    "events_topic_arn": str,
+    "dns_records": list[dict[str, Any]],
+    "queue_url": str,
+    "queue_arn": str,
+    "dead_letter_queue_url": str,
+    "alarm_topic_arn": str,
+    "lambda_function_name": str | None,
+    "worker_url": str | None,
+    "worker_script_name": str | None,
+    "worker_enqueue_token": str | None,
+    "vercel_role_arn": str | None,
+}
+"""Every output :class:`TransactionalEmail` may have, with its type (``| None``: only
+while the path that makes it is on). ``worker_enqueue_token`` is secret."""
+
+# Wiring the aggregate fills in for each part, by the argument name that part's own
+# validation uses → the aggregate's argument it comes from.
+_LAMBDA_WIRING = {
+    "queue": "queue.visibility_timeout_seconds",
+    "domain": "email.domain",
+    "default_from": "default_from",
+    "region": "email.region",
+}
+_WORKER_WIRING = {
+    "domain": "email.domain",
+    "account_id": "account_id",
+    "default_from": "default_from",
+    "region": "email.region",
+    "zone_id": "email.zone_id",
+}
+_VERCEL_WIRING = {"region": "email.region", "email_from": "default_from"}
+_QUEUE_WIRING = {
+    "consumer_timeout_seconds": "lambda_sender.timeout_seconds",
+    "batching_window_seconds": "lambda_sender.batching_window_seconds",
+}
+
+
+@strict_args
 @dataclass(frozen=True, kw_only=True)
 class TransactionalEmailArgs:
     """Arguments of :class:`TransactionalEmail`."""
@@ -28,55 +72,185 @@ class TransactionalEmailArgs:
     email: EmailDomainArgs
     """The sending domain and its DNS. Required."""
 
-    default_from: str
-    """The sender used when a message names none; on ``email.domain``. Required."""
+    default_from: str | None = field(default=None, metadata=rule(Email(display_name=True)))
+    """The sender used when a message names none, on ``email.domain`` (``Name <addr>``
+    allowed). Default: ``None``, which means ``no-reply@<email.domain>``."""
 
-    account_id: str
-    """The Cloudflare account that runs the Worker. Required."""
+    account_id: str | None = field(
+        default=None,
+        metadata=rule(
+            Pattern(
+                CLOUDFLARE_ID_RE,
+                "a Cloudflare account id (32 lower-case hex characters, from the "
+                "dashboard's account home)",
+            )
+        ),
+    )
+    """The Cloudflare account that runs the Worker; required while ``worker_sender`` is
+    on. Default: ``None``."""
 
     queue: EmailQueueArgs = field(default_factory=EmailQueueArgs)
     """The SQS queue; its consumer timeout and batching window are overwritten from
     ``lambda_sender`` so the visibility timeout always fits the consumer.
     Default: ``EmailQueueArgs()``."""
 
-    lambda_sender: Mapping[str, Any] | None = field(default_factory=dict)
-    """Settings of :class:`LambdaSenderArgs` (not its wiring), or ``None`` to turn the
-    Lambda path off. Default: ``{}`` (on, with LambdaSenderArgs' defaults)."""
+    lambda_sender: LambdaSenderSettings | Mapping[str, Any] | None = field(
+        default_factory=LambdaSenderSettings
+    )
+    """The SQS → Lambda path's settings (a mapping of the same names is accepted), or
+    ``None`` to turn that path off. Default: ``LambdaSenderSettings()`` (on)."""
 
-    worker_sender: Mapping[str, Any] | None = field(default_factory=dict)
-    """Settings of :class:`WorkerSenderArgs` (not its wiring), or ``None`` to turn the
-    Worker path off. Default: ``{}`` (on, with WorkerSenderArgs' defaults)."""
+    worker_sender: WorkerSenderSettings | Mapping[str, Any] | None = field(
+        default_factory=WorkerSenderSettings
+    )
+    """The Cloudflare Queue → Worker path's settings (a mapping of the same names is
+    accepted), or ``None`` to turn that path off. Default: ``WorkerSenderSettings()``
+    (on)."""
 
-    vercel: Mapping[str, Any] | None = None
-    """Settings of :class:`VercelEnvArgs` (team, project, targets, OIDC), or ``None``
-    for no Vercel variables. Default: ``None``."""
+    vercel: VercelEnvSettings | Mapping[str, Any] | None = None
+    """The Vercel project that gets the app's variables (team, project, targets, OIDC),
+    or ``None`` for no Vercel variables. Default: ``None``."""
 
     stage: str | None = None
     """The stage, which picks the Vercel targets. Default: ``None`` (the stack name)."""
 
-    @classmethod
-    def from_stage(cls, config: StageConfig) -> TransactionalEmailArgs:
-        """The arguments a validated stage config describes."""
-        return cls(
-            email=config.email,
-            default_from=config.default_from,
-            account_id=config.account_id,
-            queue=config.queue,
-            lambda_sender=config.lambda_sender,
-            worker_sender=config.worker_sender,
-            vercel=config.vercel,
-            stage=config.stack,
-        )
+    def __post_init__(self) -> None:
+        for name, cls in (
+            ("lambda_sender", LambdaSenderSettings),
+            ("worker_sender", WorkerSenderSettings),
+            ("vercel", VercelEnvSettings),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                with prefixed(name):
+                    object.__setattr__(self, name, cls(**value))
+            elif value is not None and not isinstance(value, cls):
+                raise ConfigError(
+                    f"`{name}` must be a {cls.__name__}, a mapping of its fields or None, "
+                    f"but {type(value).__name__} was provided"
+                )
+
+    @property
+    def resolved_default_from(self) -> str:
+        """``default_from``, or ``no-reply@<email.domain>``."""
+        return self.default_from or f"no-reply@{self.email.domain}"
+
+    @property
+    def consumer_queue(self) -> EmailQueueArgs:
+        """``queue`` with the consumer timeout and window of the Lambda settings."""
+        lambda_settings = self.lambda_sender
+        assert not isinstance(lambda_settings, Mapping)
+        return consumer_queue_args(self.queue, lambda_settings)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` on the first invalid field.
+        """Raise :class:`ConfigError` on the first invalid field, of this component or of
+        any part it builds, before any resource exists.
 
-        The senders' own settings are checked by their Args as they are built, before
-        each sender's first child.
+        Argument names in messages are paths from here (``lambda_sender.memory_mb``), so
+        a stage config can map each to its key.
         """
-        self.email.validate()
-        check_email("default_from", self.default_from, self.email.domain, display_name=True)
-        self.queue.validate()
+        if not isinstance(self.email, EmailDomainArgs):
+            raise ConfigError(
+                f"`email` must be an EmailDomainArgs, but {type(self.email).__name__} was provided"
+            )
+        if not isinstance(self.queue, EmailQueueArgs):
+            raise ConfigError(
+                f"`queue` must be an EmailQueueArgs, but {type(self.queue).__name__} was provided"
+            )
+        with prefixed("email"):
+            self.email.validate()
+        check_fields(self)
+        check_email(
+            "default_from", self.resolved_default_from, self.email.domain, display_name=True
+        )
+        with prefixed("queue", _QUEUE_WIRING):
+            self.consumer_queue.validate()
+        domain = _stand_in(EmailDomain, domain=self.email.domain)
+        if self.lambda_sender is not None:
+            queue = _stand_in(
+                EmailQueue,
+                visibility_timeout_seconds=self.consumer_queue.effective_visibility_timeout_seconds,
+            )
+            with prefixed("lambda_sender", _LAMBDA_WIRING):
+                self.lambda_args(queue, domain).validate()
+        if self.worker_sender is not None:
+            self._validate_worker(domain)
+        if self.vercel is not None:
+            region = self.email.region
+            worker = (
+                ("https://worker.example.invalid", "stand-in")
+                if self.worker_sender is not None
+                else None
+            )
+            with prefixed("vercel", _VERCEL_WIRING):
+                self.vercel_args(
+                    queue_url=f"https://sqs.{region}.amazonaws.com/000000000000/stand-in",
+                    queue_arn=f"arn:aws:sqs:{region}:000000000000:stand-in",
+                    worker=worker,
+                    send_statement=None,
+                ).validate()
+
+    def _validate_worker(self, domain: EmailDomain) -> None:
+        settings = _settings(self.worker_sender)
+        if self.account_id is None:
+            raise ConfigError(
+                "`account_id` (the Cloudflare account) is required while `worker_sender` "
+                "is on, but none was provided: set it, or turn the Worker path off with "
+                "`worker_sender=None`"
+            )
+        custom = settings.custom_domain
+        if isinstance(custom, str) and not is_on_domain(custom, self.email.zone_name):
+            raise ConfigError(
+                f"`worker_sender.custom_domain` must be in the zone `email.zone_name` "
+                f"({self.email.zone_name!r}), the zone the stack manages DNS in, but "
+                f"{custom!r} was provided: use a hostname such as "
+                f"'mail-api.{self.email.zone_name}'"
+            )
+        with prefixed("worker_sender", _WORKER_WIRING):
+            self.worker_args(domain).validate()
+
+    def lambda_args(self, queue: EmailQueue, domain: EmailDomain) -> LambdaSenderArgs:
+        """The :class:`LambdaSenderArgs` for ``queue`` and ``domain``."""
+        return LambdaSenderArgs(
+            queue=queue,
+            domain=domain,
+            default_from=self.resolved_default_from,
+            region=self.email.region,
+            **_fields(_settings(self.lambda_sender)),
+        )
+
+    def worker_args(self, domain: EmailDomain) -> WorkerSenderArgs:
+        """The :class:`WorkerSenderArgs` for ``domain`` (its zone serves a custom domain)."""
+        settings = _settings(self.worker_sender)
+        return WorkerSenderArgs(
+            domain=domain,
+            account_id=self.account_id or "",
+            default_from=self.resolved_default_from,
+            region=self.email.region,
+            zone_id=self.email.zone_id if settings.custom_domain is not None else None,  # type: ignore[arg-type]
+            **_fields(settings),
+        )
+
+    def vercel_args(
+        self,
+        *,
+        queue_url: pulumi.Input[str],
+        queue_arn: pulumi.Input[str],
+        worker: tuple[pulumi.Input[str], pulumi.Input[str]] | None,
+        send_statement: pulumi.Input[dict[str, Any]] | None,
+    ) -> VercelEnvArgs:
+        """The :class:`VercelEnvArgs` for the queue and (optional) Worker URL and token."""
+        return VercelEnvArgs(
+            stage=self.stage or pulumi.get_stack(),
+            queue_url=queue_url,
+            queue_arn=queue_arn,
+            region=self.email.region,
+            email_from=self.resolved_default_from,
+            worker_url=worker[0] if worker else None,
+            worker_token=worker[1] if worker else None,
+            send_statement=send_statement,
+            **_fields(_settings(self.vercel)),
+        )
 
 
 class TransactionalEmail(pulumi.ComponentResource):
@@ -88,7 +262,7 @@ class TransactionalEmail(pulumi.ComponentResource):
         lambda_sender: the :class:`LambdaSender`, or ``None`` when that path is off.
         worker_sender: the :class:`WorkerSender`, or ``None`` when that path is off.
         vercel: the :class:`VercelEnv`, or ``None`` without Vercel settings.
-        outputs: the values a stack exports (see ``__main__.py``); secrets are secret.
+        outputs: the values a stack exports (see :data:`OUTPUTS`); secrets are secret.
     """
 
     lambda_sender: LambdaSender | None
@@ -102,6 +276,10 @@ class TransactionalEmail(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
+        if not isinstance(args, TransactionalEmailArgs):
+            raise ConfigError(
+                f"`args` must be a TransactionalEmailArgs, but {type(args).__name__} was provided"
+            )
         args.validate()
         self._name = name
         self._args = args
@@ -118,6 +296,7 @@ class TransactionalEmail(pulumi.ComponentResource):
             "events_topic_arn": self.domain.events_topic_arn,
             "dns_records": self.domain.dns_records,
             "queue_url": self.queue.url,
+            "queue_arn": self.queue.arn,
             "dead_letter_queue_url": self.queue.dead_letter_queue_url,
             "alarm_topic_arn": self.queue.alarm_topic.arn,
         }
@@ -133,59 +312,72 @@ class TransactionalEmail(pulumi.ComponentResource):
 
     def _create_aws_path(self, child: pulumi.ResourceOptions) -> None:
         args = self._args
-        settings = dict(args.lambda_sender or {})
-        queue_args = consumer_queue_args(args.queue, settings)
         # The queue exists even with the Lambda path off: producers (the Vercel app)
         # can still enqueue, and a consumer can be attached later without data loss.
-        self.queue = EmailQueue(f"{self._name}-queue", queue_args, child)
+        self.queue = EmailQueue(f"{self._name}-queue", args.consumer_queue, child)
         self.lambda_sender = None
         if args.lambda_sender is not None:
             self.lambda_sender = LambdaSender(
-                f"{self._name}-lambda",
-                LambdaSenderArgs(
-                    queue=self.queue,
-                    domain=self.domain,
-                    default_from=args.default_from,
-                    region=args.email.region,
-                    **settings,
-                ),
-                child,
+                f"{self._name}-lambda", args.lambda_args(self.queue, self.domain), child
             )
 
     def _create_worker_path(self, child: pulumi.ResourceOptions) -> None:
-        args = self._args
         self.worker_sender = None
-        if args.worker_sender is not None:
+        if self._args.worker_sender is not None:
             self.worker_sender = WorkerSender(
-                f"{self._name}-worker",
-                WorkerSenderArgs(
-                    domain=self.domain,
-                    account_id=args.account_id,
-                    default_from=args.default_from,
-                    region=args.email.region,
-                    **dict(args.worker_sender),
-                ),
-                child,
+                f"{self._name}-worker", self._args.worker_args(self.domain), child
             )
 
     def _publish_vercel_env(self, child: pulumi.ResourceOptions) -> None:
-        args = self._args
         self.vercel = None
-        if args.vercel is None:
+        if self._args.vercel is None:
             return
         worker = self.worker_sender
         self.vercel = VercelEnv(
             f"{self._name}-vercel",
-            VercelEnvArgs(
-                stage=args.stage or pulumi.get_stack(),
+            self._args.vercel_args(
                 queue_url=self.queue.url,
                 queue_arn=self.queue.arn,
-                region=args.email.region,
-                email_from=args.default_from,
-                worker_url=worker.url if worker is not None else None,
-                worker_token=worker.enqueue_token if worker is not None else None,
+                worker=(worker.url, worker.enqueue_token) if worker is not None else None,
                 send_statement=self.queue.grant_send_messages(),
-                **dict(args.vercel),
             ),
             child,
         )
+
+
+def consumer_queue_args(
+    queue: EmailQueueArgs, lambda_settings: LambdaSenderSettings | None
+) -> EmailQueueArgs:
+    """``queue`` with its consumer timeout and batching window taken from the Lambda
+    settings (or their defaults), so the derived visibility timeout always fits the
+    function that consumes the queue."""
+    settings = lambda_settings or LambdaSenderSettings()
+    return dataclasses.replace(
+        queue,
+        consumer_timeout_seconds=settings.timeout_seconds,
+        batching_window_seconds=settings.batching_window_seconds,
+    )
+
+
+def _settings(value: _S | Mapping[str, Any] | None) -> _S:
+    """A settings field after ``__post_init__``: never a mapping; ``None`` is checked by
+    the callers."""
+    assert value is not None and not isinstance(value, Mapping)
+    return value
+
+
+def _fields(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as keyword arguments (shallow: nested values kept as is)."""
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+
+
+def _stand_in(cls: type[_S], **attributes: Any) -> _S:
+    """An instance of a component class that registers nothing.
+
+    It lets the parts' own ``validate`` (which checks the types and attributes of the
+    components they are wired to) run before any resource exists, so each rule is
+    written once, on its Args.
+    """
+    obj = cls.__new__(cls)
+    obj.__dict__.update(attributes)
+    return obj

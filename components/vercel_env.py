@@ -54,6 +54,7 @@ TEAM_ID_RE = re.compile(r"team_[A-Za-z0-9]{1,64}")
 PROJECT_ID_RE = re.compile(r"prj_[A-Za-z0-9]{1,64}")
 # Vercel project names: lower case, digits and . _ - (no ':' so the OIDC `sub` stays exact).
 PROJECT_NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?")
+OIDC_PROVIDER_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:oidc-provider/.+")
 _TEAM_SLUG_WHAT = (
     "a Vercel team slug (lower-case letters, digits and '-', as in vercel.com/<team_slug>)"
 )
@@ -96,7 +97,10 @@ class VercelEnvSettings:
     """Authenticate the app with Vercel OIDC and an IAM role (no long-lived keys). ``False``
     creates an IAM user and access key instead. Default: ``True``."""
 
-    oidc_provider_arn: pulumi.Input[str] | None = None
+    oidc_provider_arn: pulumi.Input[str] | None = field(
+        default=None,
+        metadata=rule(Pattern(OIDC_PROVIDER_ARN_RE, "the ARN of an IAM OIDC provider")),
+    )
     """ARN of an existing IAM OIDC provider for ``https://oidc.vercel.com/<team_slug>`` (an
     account holds one per issuer URL). Default: ``None`` (create one)."""
 

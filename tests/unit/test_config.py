@@ -27,22 +27,22 @@ def parse(values: dict[str, Any], region: Any = "eu-west-1", stack: str = "dev")
 
 def test_defaults_come_from_the_component_args() -> None:
     config = parse(VALID)
-    assert config.default_from == "no-reply@mail.example.com"
-    assert config.email.dmarc == DmarcArgs()
-    assert config.email.dns_ttl == 3600
-    assert config.email.mail_from_domain == "bounce.mail.example.com"
+    assert config.args.resolved_default_from == "no-reply@mail.example.com"
+    assert config.args.email.dmarc == DmarcArgs()
+    assert config.args.email.dns_ttl == 3600
+    assert config.args.email.mail_from_domain == "bounce.mail.example.com"
     assert config.is_production is False
 
 
 def test_repository_stacks_differ_where_a_real_team_would() -> None:
-    dev = parse_from_file("dev")
-    prod = parse_from_file("prod")
+    dev = parse_from_file("dev").args
+    prod = parse_from_file("prod").args
     assert dev.email.domain == "dev-mail.example.com" and prod.email.domain == "example.com"
     assert dev.email.dmarc.policy == "none"
     assert prod.email.dmarc.policy in ("quarantine", "reject")
     assert prod.email.dmarc.aggregate_report_addresses == ("dmarc-reports@example.com",)
     assert (dev.email.wait_for_verification, prod.email.wait_for_verification) == (False, True)
-    assert prod.is_production
+    assert parse_from_file("prod").is_production
 
 
 def parse_from_file(stack: str) -> Any:
@@ -96,12 +96,12 @@ CASES = [
     (
         "email.dmarc.aggregateReportAddresses",
         5,
-        r"`serverless-mail:email.dmarc.aggregateReportAddresses` must be a list of strings, but 5",
+        r"`serverless-mail:email.dmarc.aggregateReportAddresses` must be a list of addresses .* but 5",
     ),
     (
         "email.dmarc.pollicy",
         "none",
-        r"`serverless-mail:email.dmarc.pollicy` is not a known key; the keys of `serverless-mail:email.dmarc` are: aggregateReportAddresses, dkimAlignment",
+        r"`serverless-mail:email.dmarc.pollicy` is not a known key \(did you mean `policy`\?\); the keys of `serverless-mail:email.dmarc` are: adoptRecordId, aggregateReportAddresses, dkimAlignment",
     ),
     (
         "email.dmarc",
@@ -136,7 +136,7 @@ CASES = [
     (
         "email.mailFromSubdomain",
         "Bad_Label",
-        r"`serverless-mail:email.mailFromSubdomain` must be a lower-case domain name",
+        r"`serverless-mail:email.mailFromSubdomain` must be one DNS label such as 'bounce', but 'Bad_Label'",
     ),
     (
         "email.defaultFrom",
@@ -157,12 +157,12 @@ CASES = [
     (
         "cloudflare.zoneId",
         "example.com",
-        r"`serverless-mail:cloudflare.zoneId` must be a Cloudflare id of 32 lower-case hex characters .* 'example.com'",
+        r"`serverless-mail:cloudflare.zoneId` must be a Cloudflare zone id \(32 hex characters.* but 'example.com'",
     ),
     (
         "cloudflare.accountId",
         12345,
-        r"`serverless-mail:cloudflare.accountId` must be a Cloudflare id .* 12345",
+        r"`serverless-mail:cloudflare.accountId` must be a Cloudflare account id .* but 12345",
     ),
     (
         "cloudflare.zoneName",
@@ -183,15 +183,34 @@ def test_bad_values_are_rejected_with_key_value_and_fix(
         parse(mutated(path, value))
 
 
-@pytest.mark.parametrize("region", [None, "", "EU-WEST-1", "europe"])
-def test_region_is_required_and_well_formed(region: Any) -> None:
+@pytest.mark.parametrize("region", ["EU-WEST-1", "europe", 5])
+def test_region_is_well_formed(region: Any) -> None:
     with pytest.raises(ConfigError, match=r"`aws:region` must be an AWS region code"):
         parse(VALID, region=region)
 
 
+@pytest.mark.parametrize("region", [None, ""])
+def test_region_is_required(region: Any) -> None:
+    with pytest.raises(
+        ConfigError, match=r"^`aws:region` is required: pulumi config set aws:region eu-west-1$"
+    ):
+        parse(VALID, region=region)
+
+
 def test_missing_section_is_reported_as_required() -> None:
-    with pytest.raises(ConfigError, match=r"`serverless-mail:cloudflare.accountId` is required"):
+    with pytest.raises(ConfigError, match=r"`serverless-mail:cloudflare.zoneId` is required"):
         parse({"email": VALID["email"]})
+
+
+def test_account_id_is_required_only_while_the_worker_path_is_on() -> None:
+    values = mutated("cloudflare.accountId", _DELETE)
+    with pytest.raises(
+        ConfigError,
+        match=r"`serverless-mail:cloudflare.accountId` is required while the Worker path is on",
+    ):
+        parse(values)
+    values["worker"] = {"enabled": False}
+    assert parse(values).args.worker_sender is None
 
 
 def test_invalid_config_fails_the_program_before_any_resource() -> None:
@@ -213,6 +232,6 @@ def test_queue_visibility_is_checked_against_the_lambda_settings() -> None:
     ):
         parse(values)
     assert (
-        parse(mutated("lambda.timeoutSeconds", 60)).queue.effective_visibility_timeout_seconds
+        parse(mutated("lambda.timeoutSeconds", 60)).args.consumer_queue.effective_visibility_timeout_seconds
         == 360
     )
