@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .address import AddressError, parse_mailbox
 from .errors import ConfigError
 from .message import address_domain, is_on_domain
 
@@ -53,6 +54,12 @@ class SenderConfig:
             "EMAIL_DOMAIN", "the stack's sending domain (e.g. mail.example.com)"
         ).lower()
         default_from = required("EMAIL_DEFAULT_FROM", f"a sender address on {domain}")
+        try:
+            parse_mailbox(default_from)
+        except AddressError as exc:
+            raise ConfigError(
+                f"`EMAIL_DEFAULT_FROM` {exc.reason}; use e.g. 'Example <noreply@{domain}>'"
+            ) from None
         if not is_on_domain(default_from, domain):
             raise ConfigError(
                 f"`EMAIL_DEFAULT_FROM` must be an address on `EMAIL_DOMAIN` ({domain}) "

@@ -1,8 +1,10 @@
 """The message contract in code: parse a record body, check it, build the SES request.
 
 The schema carries the structural rules; the rules JSON Schema cannot express
-(`x-limits` and the `from` domain) are checked here, with the numbers read from the
-schema so both senders share one source.
+(`x-limits`, the mailbox syntax of `x-mailbox`, the header allow-list of `x-headers`
+and the `from` domain) are checked here, with the numbers and lists read from the
+schema so both senders share one source. SES receives every mailbox re-serialised by
+`address.parse_mailbox`, never the producer's text.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .address import AddressError, parse_mailbox
 from .errors import InvalidMessageError
 from .message_tag import MESSAGE_ID_TAG, encode_message_id
 from .schema import MessageSchema
@@ -21,6 +24,7 @@ __all__ = [
     "address_domain",
     "as_list",
     "build_send_email_request",
+    "canonical_mailboxes",
     "is_on_domain",
     "parse_message",
     "recipient_count",
@@ -28,6 +32,7 @@ __all__ = [
 ]
 
 _RECIPIENT_FIELDS = ("to", "cc", "bcc")
+_MAILBOX_FIELDS = (*_RECIPIENT_FIELDS, "reply_to", "from")
 _UTF8 = "UTF-8"
 
 
@@ -62,8 +67,18 @@ def recipient_count(fields: dict[str, Any]) -> int:
     return sum(len(as_list(fields.get(f))) for f in _RECIPIENT_FIELDS)
 
 
+def canonical_mailboxes(value: str | list[str] | None) -> list[str]:
+    """The re-serialised form of each mailbox of a checked field, as SES receives it."""
+    return [str(parse_mailbox(m)) for m in as_list(value)]
+
+
 def address_domain(mailbox: str) -> str:
-    """The lower-cased domain of ``local@domain`` or ``Name <local@domain>``."""
+    """The domain of ``local@domain`` or ``Name <local@domain>``: lower-case ASCII
+    (punycode) when the mailbox parses, else a best-effort cut for error messages."""
+    try:
+        return parse_mailbox(mailbox).domain
+    except AddressError:
+        pass
     address = mailbox.strip()
     if address.endswith(">") and "<" in address:
         address = address[address.rindex("<") + 1 : -1]
@@ -99,6 +114,8 @@ def parse_message(body: str, schema: MessageSchema, domain: str) -> Email:
     error = schema.first_error(fields)
     if error:
         raise InvalidMessageError(error)
+    _check_mailboxes(fields)
+    _check_headers(fields.get("headers") or {}, schema)
     count = recipient_count(fields)
     if count > schema.max_recipients:
         raise InvalidMessageError(
@@ -109,9 +126,36 @@ def parse_message(body: str, schema: MessageSchema, domain: str) -> Email:
     if sender is not None and not is_on_domain(sender, domain):
         raise InvalidMessageError(
             f"`from` must be on {domain} or one of its subdomains, "
-            f"but its domain is {address_domain(sender)!r}"
+            f"but its domain is {address_domain(sender)!r} [not-on-domain]"
         )
     return Email(id=fields["id"], fields=fields)
+
+
+def _check_mailboxes(fields: dict[str, Any]) -> None:
+    # Each string is exactly one mailbox once it parses, so counting strings counts
+    # recipients: a comma in a name can neither add one nor slip past the limit.
+    for name in _MAILBOX_FIELDS:
+        value = fields.get(name)
+        for i, mailbox in enumerate(as_list(value)):
+            try:
+                parse_mailbox(mailbox)
+            except AddressError as exc:
+                where = name if isinstance(value, str) else f"{name}[{i}]"
+                raise InvalidMessageError(f"`{where}` {exc.reason} [{exc.code}]") from None
+
+
+def _check_headers(headers: dict[str, str], schema: MessageSchema) -> None:
+    seen: set[str] = set()
+    for name in headers:
+        reason = schema.header_error(name)
+        if reason:
+            raise InvalidMessageError(f"`headers`: {reason} [header-not-allowed]")
+        if name.lower() in seen:
+            raise InvalidMessageError(
+                f"`headers`: {name!r} is given twice (header names are case-insensitive) "
+                "[duplicate-header]"
+            )
+        seen.add(name.lower())
 
 
 def build_send_email_request(
@@ -119,7 +163,7 @@ def build_send_email_request(
 ) -> dict[str, Any]:
     """The keyword arguments of SES v2 ``send_email`` for a checked message."""
     destination = {
-        key: as_list(fields.get(name))
+        key: canonical_mailboxes(fields.get(name))
         for name, key in (("to", "ToAddresses"), ("cc", "CcAddresses"), ("bcc", "BccAddresses"))
         if fields.get(name)
     }
@@ -134,17 +178,16 @@ def build_send_email_request(
     }
     if fields.get("headers"):
         # SES v2 Simple content takes custom headers since 2024 (botocore's model has
-        # Message.Headers); SES itself refuses headers it owns (From, To, Subject...)
-        # with a BadRequestException, which lands in the DLQ with that reason.
+        # Message.Headers); parse_message let through only the `x-headers` allow-list.
         simple["Headers"] = [{"Name": k, "Value": v} for k, v in fields["headers"].items()]
     request: dict[str, Any] = {
-        "FromEmailAddress": fields.get("from") or default_from,
+        "FromEmailAddress": str(parse_mailbox(fields.get("from") or default_from)),
         "Destination": destination,
         "Content": {"Simple": simple},
         "ConfigurationSetName": configuration_set,
     }
     if fields.get("reply_to"):
-        request["ReplyToAddresses"] = as_list(fields["reply_to"])
+        request["ReplyToAddresses"] = canonical_mailboxes(fields["reply_to"])
     tags = [
         {"Name": k, "Value": v}
         for k, v in (fields.get("tags") or {}).items()

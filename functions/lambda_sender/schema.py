@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from .address import HeaderRules, header_error
 from .errors import SchemaError
 
 __all__ = ["SCHEMA_FILENAME", "MessageSchema", "find_schema_path", "load_schema"]
@@ -31,7 +32,18 @@ _HERE = Path(__file__).resolve().parent
 _SCHEMA_CANDIDATES = (_HERE / SCHEMA_FILENAME, _HERE.parent / "schema" / SCHEMA_FILENAME)
 
 _ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$comment", "title", "description", "examples", "default", "x-limits"}
+    {
+        "$schema",
+        "$id",
+        "$comment",
+        "title",
+        "description",
+        "examples",
+        "default",
+        "x-limits",
+        "x-mailbox",
+        "x-headers",
+    }
 )
 _ASSERTIONS = frozenset(
     {
@@ -96,8 +108,18 @@ class MessageSchema:
             raise SchemaError(
                 "`x-limits` must give integer `maxRecipients` and `maxMessageBytes`"
             ) from exc
+        try:
+            self.header_rules = HeaderRules.from_schema(document["x-headers"])
+        except (KeyError, TypeError) as exc:
+            raise SchemaError(
+                "`x-headers` must give the lists `allowed`, `allowedPrefixes` and `refusedPrefixes`"
+            ) from exc
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._check(document, "#")
+
+    def header_error(self, name: str) -> str | None:
+        """Why the schema's ``x-headers`` allow-list refuses a custom header, or None."""
+        return header_error(name, self.header_rules)
 
     def first_error(self, instance: Any) -> str | None:
         """Return the reason the instance breaks the schema, or None when it conforms."""

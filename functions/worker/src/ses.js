@@ -1,6 +1,7 @@
 // SES v2 SendEmail over its REST API, signed with aws4fetch (SigV4, service `ses`).
 import { sesEndpoint } from "./config.js";
-import { asList } from "./validate.js";
+import { canonicalMailbox } from "./address.js";
+import { canonicalMailboxes } from "./validate.js";
 
 export const SEND_EMAIL_PATH = "/v2/email/outbound-emails";
 /** The tag that carries the message `id` into SES events (bounces, complaints, deliveries). */
@@ -58,9 +59,10 @@ export async function sendEmail(client, env, message) {
  * (traceable in SES events) and the consumer's one-by-one ack is the duplicate guard.
  */
 export async function sendEmailRequest(env, message) {
-  const destination = { ToAddresses: asList(message.to) };
-  if (message.cc !== undefined) destination.CcAddresses = asList(message.cc);
-  if (message.bcc !== undefined) destination.BccAddresses = asList(message.bcc);
+  // Re-serialised, never the producer's text: validateMessage proved each is one mailbox.
+  const destination = { ToAddresses: canonicalMailboxes(message.to) };
+  if (message.cc !== undefined) destination.CcAddresses = canonicalMailboxes(message.cc);
+  if (message.bcc !== undefined) destination.BccAddresses = canonicalMailboxes(message.bcc);
 
   const simpleBody = {};
   if (message.text !== undefined) simpleBody.Text = { Data: message.text, Charset: "UTF-8" };
@@ -76,13 +78,13 @@ export async function sendEmailRequest(env, message) {
   tags.push({ Name: MESSAGE_ID_TAG, Value: messageIdTagValue(message.id) });
 
   const request = {
-    FromEmailAddress: message.from ?? env.EMAIL_DEFAULT_FROM,
+    FromEmailAddress: canonicalMailbox(message.from ?? env.EMAIL_DEFAULT_FROM),
     Destination: destination,
     Content: { Simple: simple },
     EmailTags: tags,
     ConfigurationSetName: env.EMAIL_CONFIGURATION_SET,
   };
-  if (message.reply_to !== undefined) request.ReplyToAddresses = asList(message.reply_to);
+  if (message.reply_to !== undefined) request.ReplyToAddresses = canonicalMailboxes(message.reply_to);
   return request;
 }
 

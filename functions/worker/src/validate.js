@@ -3,6 +3,7 @@
 // because Workers forbid eval/new Function, which code-generating validators need.
 import { Validator } from "@cfworker/json-schema";
 import schema from "../../schema/message.schema.json";
+import { AddressError, canonicalMailbox, headerError, parseMailbox } from "./address.js";
 
 /** Rules the schema cannot express, read from its `x-limits` so both senders share one number. */
 export const LIMITS = Object.freeze({
@@ -11,6 +12,8 @@ export const LIMITS = Object.freeze({
 });
 
 const RECIPIENT_FIELDS = ["to", "cc", "bcc"];
+const MAILBOX_FIELDS = [...RECIPIENT_FIELDS, "reply_to", "from"];
+const HEADER_RULES = schema["x-headers"];
 const validator = new Validator(schema, "2020-12", false);
 const encoder = new TextEncoder();
 
@@ -26,7 +29,9 @@ export function validateMessage(message, domain) {
   if (!result.valid) {
     return schemaErrors(result.errors);
   }
-  const errors = [];
+  const errors = [...mailboxErrors(message), ...headerErrors(message.headers ?? {})];
+  // Each string is exactly one mailbox once it parses, so counting strings counts
+  // recipients: a comma in a name can neither add one nor slip past the limit.
   const recipients = countRecipients(message);
   if (recipients > LIMITS.maxRecipients) {
     errors.push({
@@ -41,11 +46,49 @@ export function validateMessage(message, domain) {
       error: `the message must be at most ${LIMITS.maxMessageBytes} bytes as UTF-8 JSON, but it is ${size}`,
     });
   }
-  if (message.from !== undefined && !isOnDomain(message.from, domain)) {
+  if (message.from !== undefined && errors.every((e) => e.path !== "/from") && !isOnDomain(message.from, domain)) {
     errors.push({
       path: "/from",
       error: `\`from\` must be an address on ${domain} or one of its subdomains, but its domain is ${addressDomain(message.from)}`,
+      code: "not-on-domain",
     });
+  }
+  return errors;
+}
+
+/** @returns {string[]} the re-serialised mailboxes of a checked field, as SES receives them */
+export function canonicalMailboxes(value) {
+  return asList(value).map(canonicalMailbox);
+}
+
+function mailboxErrors(message) {
+  const errors = [];
+  for (const field of MAILBOX_FIELDS) {
+    const value = message[field];
+    asList(value).forEach((mailbox, index) => {
+      try {
+        canonicalMailbox(mailbox);
+      } catch (error) {
+        if (!(error instanceof AddressError)) throw error;
+        const [path, where] = Array.isArray(value) ? [`/${field}/${index}`, `${field}[${index}]`] : [`/${field}`, field];
+        errors.push({ path, error: `\`${where}\` ${error.reason}`, code: error.code });
+      }
+    });
+  }
+  return errors;
+}
+
+function headerErrors(headers) {
+  const errors = [];
+  const seen = new Set();
+  for (const name of Object.keys(headers)) {
+    const reason = headerError(name, HEADER_RULES);
+    if (reason) {
+      errors.push({ path: `/headers/${name}`, error: reason, code: "header-not-allowed" });
+    } else if (seen.has(name.toLowerCase())) {
+      errors.push({ path: `/headers/${name}`, error: `'${name}' is given twice (header names are case-insensitive)`, code: "duplicate-header" });
+    }
+    seen.add(name.toLowerCase());
   }
   return errors;
 }
@@ -66,8 +109,16 @@ export function jsonByteLength(message) {
   return encoder.encode(JSON.stringify(message)).byteLength;
 }
 
-/** @returns {string} the lower-cased domain of `local@domain` or `Name <local@domain>` */
+/**
+ * @returns {string} the domain of `local@domain` or `Name <local@domain>`: lower-case ASCII
+ * (punycode) when the mailbox parses, else a best-effort cut for error messages
+ */
 export function addressDomain(mailbox) {
+  try {
+    return parseMailbox(mailbox).domain;
+  } catch (error) {
+    if (!(error instanceof AddressError)) throw error;
+  }
   const angle = mailbox.match(/<([^<>]*)>$/);
   const address = angle ? angle[1] : mailbox;
   return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
