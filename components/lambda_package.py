@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = [
+    "EVENTS_HANDLER",
     "HANDLER",
     "PACKAGE_FILENAME",
     "POWERTOOLS_LAYER_ACCOUNT",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 HANDLER = "lambda_sender.handler.handler"
+EVENTS_HANDLER = "events.handler.handler"
+"""The events processor's handler; its package is built by the same code with
+``package="events"`` (the folder ``functions/events``, no schema)."""
 RUNTIME = "python3.13"
 PACKAGE_FILENAME = "lambda_sender.zip"
 POWERTOOLS_VERSION = "3.37.0"
@@ -75,22 +79,23 @@ def functions_dir() -> Path:
     return installed if installed.is_dir() else here.parent / "functions"
 
 
-def _entries(functions: Path) -> list[tuple[str, Path]]:
-    code = functions / _PACKAGE
+def _entries(functions: Path, package: str = _PACKAGE) -> list[tuple[str, Path]]:
+    code = functions / package
     files = [
-        (f"{_PACKAGE}/{p.relative_to(code).as_posix()}", p)
+        (f"{package}/{p.relative_to(code).as_posix()}", p)
         for p in code.rglob("*.py")
         if "__pycache__" not in p.parts
     ]
-    files.append((f"{_PACKAGE}/{_SCHEMA}", functions / "schema" / _SCHEMA))
+    if package == _PACKAGE:
+        files.append((f"{_PACKAGE}/{_SCHEMA}", functions / "schema" / _SCHEMA))
     return sorted(files)
 
 
-def lambda_package_bytes(functions: Path | None = None) -> bytes:
-    """The zip's bytes; identical for identical source."""
+def lambda_package_bytes(functions: Path | None = None, package: str = _PACKAGE) -> bytes:
+    """The zip's bytes (of ``functions/<package>``); identical for identical source."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, path in _entries(functions or functions_dir()):
+        for name, path in _entries(functions or functions_dir(), package):
             info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
             info.external_attr = _FILE_MODE
             info.create_system = 3  # Unix, so the mode bits are honoured

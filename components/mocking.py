@@ -9,6 +9,7 @@ components are written to need none, so an invoke is a bug to see, not to fake.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import runpy
@@ -211,6 +212,11 @@ def _random_password(name: str, inputs: dict[str, Any], region: str) -> dict[str
     return {"result": hashlib.sha256(name.encode()).hexdigest()}
 
 
+def _random_bytes(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    raw = hashlib.sha256(name.encode()).digest()[: int(inputs.get("length", 32))]
+    return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+
+
 def _cf_queue(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     return {"queueId": hashlib.sha256(name.encode()).hexdigest()[:32]}
 
@@ -234,6 +240,7 @@ _FAKE_OUTPUTS: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] =
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _named("cloudwatch", "alarm:"),
     "random:index/randomPassword:RandomPassword": _random_password,
+    "random:index/randomBytes:RandomBytes": _random_bytes,
     "cloudflare:index/queue:Queue": _cf_queue,
 }
 

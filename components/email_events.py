@@ -1,0 +1,943 @@
+"""Every SES event of the stack's configuration set → SQS (+ DLQ) → an events Lambda that
+keeps a DynamoDB message history and sends signed webhooks; the reputation, queue-age,
+error and DLQ alarms a sender needs, and a CloudWatch dashboard.
+
+Route: the EmailDomain's SNS topic, subscribed by the events queue with raw message
+delivery, rather than EventBridge. The topic already exists, is encrypted with its own
+key and admits only this configuration set (its policy pins ``AWS:SourceArn``); SES
+publishes to SNS for every event type, and raw delivery makes each SQS body exactly
+SES's event JSON (SNS Developer Guide, "Amazon SNS raw message delivery"). The types the
+domain's destination does not carry (SEND, DELIVERY, SUBSCRIPTION, and OPEN/CLICK when
+engagement tracking is on) get a second destination to the same topic, so with events
+off nothing extra is published. EventBridge would add a second path for the same events
+and only works with the default bus, with nothing the queue needs that SNS lacks.
+
+The queue is not an :class:`EmailQueue`: an SQS queue has exactly one policy, and it
+must hold both the TLS-only deny and the topic's allow (EmailQueue owns a deny-only
+policy), and EmailQueue's own alarm topic would split the alarms across two topics.
+Its policy builders and constants are reused instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from .email_domain import REGION_RE, EmailDomain
+from .email_queue import (
+    CONSUME_MESSAGES_ACTIONS,
+    DEAD_LETTER_RETENTION_SECONDS,
+    DEAD_LETTER_SEND_ACTIONS,
+    EmailQueue,
+    deny_insecure_transport_policy,
+    derived_visibility_timeout,
+    queue_statement,
+    redrive_allow_policy,
+    redrive_policy,
+)
+from .errors import ConfigError
+from .lambda_package import (
+    EVENTS_HANDLER,
+    RUNTIME,
+    lambda_package_bytes,
+    powertools_layer_arn,
+    source_code_hash,
+)
+from .lambda_sender import (
+    LOG_RETENTION_DAYS,
+    function_name_for,
+    lambda_trust_policy,
+    log_write_statement,
+    policy_document,
+)
+from .validation import check_bool, check_choice, check_int, check_pattern, is_unresolved
+
+__all__ = [
+    "DOMAIN_EVENT_TYPES",
+    "EXTRA_EVENT_TYPES",
+    "HISTORY_TABLE_ACTIONS",
+    "READ_HISTORY_ACTIONS",
+    "EmailEvents",
+    "EmailEventsArgs",
+    "events_queue_policy",
+    "guarded_rate_expression",
+]
+
+TYPE = "serverless-mail:index:EmailEvents"
+
+Architecture = Literal["arm64", "x86_64"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+DOMAIN_EVENT_TYPES = ("BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY", "RENDERING_FAILURE")
+"""What the EmailDomain's own destination already publishes to the topic."""
+
+EXTRA_EVENT_TYPES = ("SEND", "DELIVERY", "SUBSCRIPTION")
+"""What this component's destination adds, so every event type reaches the queue."""
+
+ENGAGEMENT_EVENT_TYPES = ("OPEN", "CLICK")
+"""Added with ``engagement_events``: SES then rewrites links and adds a tracking pixel."""
+
+HISTORY_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+"""What the events function does to the history table, and nothing else."""
+
+READ_HISTORY_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+"""What :meth:`EmailEvents.grant_read_history` grants the app."""
+
+SERVICE_NAME = "serverless-mail-events"
+"""``POWERTOOLS_SERVICE_NAME`` of the events function."""
+
+MAX_WEBHOOK_URLS = 5
+
+WEBHOOK_SECRET_BYTES = 32
+"""Standard Webhooks: secrets are 24 to 64 random bytes; 32 is the HMAC-SHA256 block's half."""
+
+# SQS maxReceiveCount the policy pack accepts is 3..10; the queue redrives one receive
+# after the function's last attempt, so the function dead-letters with a reason first.
+MAX_ATTEMPTS_RANGE = (2, 9)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailEventsArgs:
+    """Arguments of :class:`EmailEvents`."""
+
+    domain: EmailDomain
+    """The domain whose configuration set and events topic are consumed. Required."""
+
+    region: str
+    """The AWS region (picks the Powertools layer; the dashboard's region). Required."""
+
+    alarm_topic_arn: pulumi.Input[str]
+    """The SNS topic every alarm notifies (EmailQueue's ``alarm_topic``). Required."""
+
+    send_queue: EmailQueue | None = None
+    """The email queue, for its oldest-message-age alarm and the dashboard. Default:
+    ``None`` (no send-queue alarm)."""
+
+    sender_function_name: pulumi.Input[str] | None = None
+    """The Lambda sender's function name, for its error and throttle alarms. Default:
+    ``None`` (the Lambda path is off)."""
+
+    webhook_urls: Sequence[str] = ()
+    """HTTPS endpoints (at most 5) that receive every event, signed per Standard
+    Webhooks. Default: ``()`` (no webhooks, no secret)."""
+
+    webhook_timeout_seconds: int = 5
+    """How long one endpoint may take to answer, in seconds (1 to 30). Default: ``5``."""
+
+    engagement_events: bool = False
+    """Also publish OPEN and CLICK (SES then rewrites links and adds a tracking pixel).
+    Default: ``False``."""
+
+    history_ttl_days: int = 90
+    """Days a message's history is kept after its last event (1 to 3650). Default: ``90``."""
+
+    point_in_time_recovery: bool = True
+    """Point-in-time recovery of the history table. Default: ``True``."""
+
+    max_attempts: int = 8
+    """Deliveries of one event before it goes to the events DLQ with its reason (2 to
+    9). Default: ``8``."""
+
+    retry_base_seconds: int = 30
+    """First retry delay of a failed event, doubled on each attempt (0 to 43200).
+    Default: ``30``."""
+
+    retry_max_seconds: int = 900
+    """Longest retry delay (at least ``retry_base_seconds``, at most 43200). Default:
+    ``900``."""
+
+    message_retention_seconds: int = 4 * 24 * 60 * 60
+    """How long the events queue keeps an event (60 to 1209600). Default: ``345600``."""
+
+    timeout_seconds: int = 60
+    """Function timeout (1 to 900); at least ``batch_size`` x endpoints x
+    ``webhook_timeout_seconds``. Default: ``60``."""
+
+    memory_mb: int = 256
+    """Function memory, in MB (128 to 10240). Default: ``256``."""
+
+    batch_size: int = 10
+    """Events per invocation (1 to 10). Default: ``10``."""
+
+    maximum_concurrency: int = 2
+    """Most concurrent invocations (2 to 1000). Default: ``2``."""
+
+    log_retention_days: int = 30
+    """Retention of the function's log group, one of CloudWatch's values. Default: ``30``."""
+
+    architecture: Architecture = "arm64"
+    """Instruction set. Default: ``"arm64"``."""
+
+    log_level: LogLevel = "INFO"
+    """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
+
+    bounce_rate_warning: float = 0.02
+    """``Reputation.BounceRate`` (0 to 1) that raises the warning alarm. Default:
+    ``0.02`` (2%; AWS reviews an account at 5%)."""
+
+    bounce_rate_critical: float = 0.05
+    """``Reputation.BounceRate`` that raises the critical alarm; above the warning.
+    Default: ``0.05`` (AWS's review threshold)."""
+
+    complaint_rate_warning: float = 0.0005
+    """``Reputation.ComplaintRate`` (0 to 1) that raises the warning alarm. Default:
+    ``0.0005`` (0.05%; AWS reviews an account at 0.1%)."""
+
+    complaint_rate_critical: float = 0.001
+    """``Reputation.ComplaintRate`` that raises the critical alarm; above the warning.
+    Default: ``0.001`` (AWS's review threshold)."""
+
+    reputation_min_sends: int = 100
+    """Sends in the reputation period below which the rate alarms stay quiet (1 to
+    1000000): one bounce in ten sends is not a page. Default: ``100``."""
+
+    reputation_period_seconds: int = 3600
+    """Period of the reputation alarms and their volume guard (300 to 86400, a multiple
+    of 60). Default: ``3600``."""
+
+    send_queue_age_seconds: int = 900
+    """Age of the oldest message on the send queue that raises an alarm (60 to
+    1209600). Default: ``900`` (15 minutes)."""
+
+    events_queue_age_seconds: int = 3600
+    """Age of the oldest event on the events queue that raises an alarm (60 to
+    1209600; above the retries' total backoff). Default: ``3600``."""
+
+    lambda_errors_threshold: int = 1
+    """Function errors per alarm period that raise an alarm, for each function (1 to
+    100000). Default: ``1`` (records fail one by one, so any invocation error is a bug)."""
+
+    lambda_throttles_threshold: int = 1
+    """Function throttles per alarm period that raise an alarm (1 to 100000). Default:
+    ``1``."""
+
+    alarm_period_seconds: int = 300
+    """Period of the queue-age and function alarms (60 to 3600, a multiple of 60).
+    Default: ``300``."""
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on the first invalid field."""
+        if not isinstance(self.domain, EmailDomain):
+            raise ConfigError(
+                f"`domain` must be an EmailDomain, but {type(self.domain).__name__} was provided"
+            )
+        if self.send_queue is not None and not isinstance(self.send_queue, EmailQueue):
+            raise ConfigError(
+                "`send_queue` must be an EmailQueue or None, but "
+                f"{type(self.send_queue).__name__} was provided"
+            )
+        check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
+        self._validate_webhooks()
+        check_bool("engagement_events", self.engagement_events)
+        check_int("history_ttl_days", self.history_ttl_days, 1, 3650)
+        check_bool("point_in_time_recovery", self.point_in_time_recovery)
+        check_int("max_attempts", self.max_attempts, *MAX_ATTEMPTS_RANGE)
+        check_int("retry_base_seconds", self.retry_base_seconds, 0, 43200)
+        check_int("retry_max_seconds", self.retry_max_seconds, self.retry_base_seconds, 43200)
+        check_int(
+            "message_retention_seconds",
+            self.message_retention_seconds,
+            60,
+            DEAD_LETTER_RETENTION_SECONDS,
+        )
+        check_int("timeout_seconds", self.timeout_seconds, 1, 900)
+        check_int("memory_mb", self.memory_mb, 128, 10240)
+        check_int("batch_size", self.batch_size, 1, 10)
+        check_int("maximum_concurrency", self.maximum_concurrency, 2, 1000)
+        if isinstance(self.log_retention_days, bool) or (
+            self.log_retention_days not in LOG_RETENTION_DAYS
+        ):
+            raise ConfigError(
+                "`log_retention_days` must be one of CloudWatch's retention values "
+                f"({', '.join(map(str, LOG_RETENTION_DAYS))}), but "
+                f"{self.log_retention_days!r} was provided"
+            )
+        check_choice("architecture", self.architecture, get_args(Architecture))
+        check_choice("log_level", self.log_level, get_args(LogLevel))
+        worst = self.batch_size * len(self.webhook_urls) * self.webhook_timeout_seconds
+        if worst > self.timeout_seconds:
+            raise ConfigError(
+                f"`timeout_seconds` must be at least {worst} (`batch_size` {self.batch_size} "
+                f"x {len(self.webhook_urls)} `webhook_urls` x `webhook_timeout_seconds` "
+                f"{self.webhook_timeout_seconds}: endpoints are called one after another), "
+                f"but {self.timeout_seconds} was provided: raise it or lower `batch_size`"
+            )
+        for rate, high in (
+            ("bounce_rate", self.bounce_rate_critical),
+            ("complaint_rate", self.complaint_rate_critical),
+        ):
+            warning = getattr(self, f"{rate}_warning")
+            check_fraction(f"{rate}_warning", warning)
+            check_fraction(f"{rate}_critical", high)
+            if warning >= high:
+                raise ConfigError(
+                    f"`{rate}_warning` must be below `{rate}_critical` ({high}), but "
+                    f"{warning} was provided: the warning comes first"
+                )
+        check_int("reputation_min_sends", self.reputation_min_sends, 1, 1_000_000)
+        check_period("reputation_period_seconds", self.reputation_period_seconds, 300, 86400)
+        check_int("send_queue_age_seconds", self.send_queue_age_seconds, 60, 1_209_600)
+        check_int("events_queue_age_seconds", self.events_queue_age_seconds, 60, 1_209_600)
+        check_int("lambda_errors_threshold", self.lambda_errors_threshold, 1, 100_000)
+        check_int("lambda_throttles_threshold", self.lambda_throttles_threshold, 1, 100_000)
+        check_period("alarm_period_seconds", self.alarm_period_seconds, 60, 3600)
+
+    def _validate_webhooks(self) -> None:
+        urls = self.webhook_urls
+        if isinstance(urls, str) or not isinstance(urls, Sequence):
+            raise ConfigError(
+                f"`webhook_urls` must be a list of https:// URLs, but {urls!r} was provided"
+            )
+        if len(urls) > MAX_WEBHOOK_URLS:
+            raise ConfigError(
+                f"`webhook_urls` may name at most {MAX_WEBHOOK_URLS} endpoints, but "
+                f"{len(urls)} were provided: fan out from one endpoint of the app instead"
+            )
+        for i, url in enumerate(urls):
+            if not is_https_url(url):
+                raise ConfigError(
+                    f"`webhook_urls[{i}]` must be an https:// URL with a host and no spaces, "
+                    f"but {url!r} was provided"
+                )
+        if len(set(urls)) != len(urls):
+            raise ConfigError("`webhook_urls` must not name the same endpoint twice")
+        check_int("webhook_timeout_seconds", self.webhook_timeout_seconds, 1, 30)
+
+
+class EmailEvents(pulumi.ComponentResource):
+    """Every SES event processed: history, webhooks, alarms and a dashboard.
+
+    Attributes:
+        queue / dead_letter_queue: the events queue (subscribed to the events topic)
+            and its DLQ.
+        table: the message history (hash key ``id``, range key ``sk``, TTL
+            ``expiration``).
+        function / role / log_group / event_source_mapping: the events processor.
+        webhook_secret: the ``whsec_`` signing secret (a secret Output), or ``None``
+            without ``webhook_urls``.
+        alarms: every alarm, by a short key (``bounce-rate-critical``, ...).
+        dashboard: the CloudWatch dashboard.
+        queue_url / dead_letter_queue_url / history_table_name / history_table_arn /
+            function_name: what callers usually need.
+    """
+
+    queue: aws.sqs.Queue
+    dead_letter_queue: aws.sqs.Queue
+    table: aws.dynamodb.Table
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    role_policies: list[aws.iam.RolePolicy]
+    log_group: aws.cloudwatch.LogGroup
+    event_source_mapping: aws.lambda_.EventSourceMapping
+    subscription: aws.sns.TopicSubscription
+    webhook_secret: pulumi.Output[str] | None
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    dashboard: aws.cloudwatch.Dashboard
+
+    def __init__(
+        self,
+        name: str,
+        args: EmailEventsArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(TYPE, name, {}, opts)
+        args.validate()
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._function_name = function_name_for(name)
+
+        self._create_queues()
+        self._subscribe_to_events_topic()
+        self._publish_every_event_type()
+        self._create_history_table()
+        self._create_webhook_secret()
+        self._create_log_group()
+        self._create_role()
+        self._create_function()
+        self._consume_queue()
+        self._create_alarms()
+        self._create_dashboard()
+
+        self.queue_url = self.queue.url
+        self.queue_arn = self.queue.arn
+        self.dead_letter_queue_url = self.dead_letter_queue.url
+        self.history_table_name = self.table.name
+        self.history_table_arn = self.table.arn
+        self.function_name = self.function.name
+        outputs: dict[str, Any] = {
+            "queue_url": self.queue_url,
+            "dead_letter_queue_url": self.dead_letter_queue_url,
+            "history_table_name": self.history_table_name,
+            "function_name": self.function_name,
+            "dashboard_name": self.dashboard.dashboard_name,
+        }
+        if self.webhook_secret is not None:
+            outputs["webhook_secret"] = self.webhook_secret
+        self.register_outputs(outputs)
+
+    def _create_queues(self) -> None:
+        args = self._args
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{self._name}-dlq",
+            message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+            sqs_managed_sse_enabled=True,
+            opts=self._child,
+        )
+        # SSE-SQS, not a customer key: SNS would need that key's permissions to deliver.
+        self.queue = aws.sqs.Queue(
+            f"{self._name}-queue",
+            message_retention_seconds=args.message_retention_seconds,
+            visibility_timeout_seconds=derived_visibility_timeout(args.timeout_seconds, 0),
+            redrive_policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps(redrive_policy(arn, args.max_attempts + 1))
+            ),
+            sqs_managed_sse_enabled=True,
+            opts=self._child,
+        )
+        aws.sqs.RedriveAllowPolicy(
+            f"{self._name}-dlq-redrive-allow",
+            queue_url=self.dead_letter_queue.url,
+            redrive_allow_policy=self.queue.arn.apply(
+                lambda arn: json.dumps(redrive_allow_policy(arn))
+            ),
+            opts=self._child,
+        )
+        self.queue_policy = aws.sqs.QueuePolicy(
+            f"{self._name}-queue-policy",
+            queue_url=self.queue.url,
+            policy=pulumi.Output.all(self.queue.arn, self._args.domain.events_topic_arn).apply(
+                lambda a: json.dumps(events_queue_policy(a[0], a[1]))
+            ),
+            opts=self._child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{self._name}-dlq-policy",
+            queue_url=self.dead_letter_queue.url,
+            policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps(deny_insecure_transport_policy(arn))
+            ),
+            opts=self._child,
+        )
+
+    def _subscribe_to_events_topic(self) -> None:
+        # SNS checks the queue policy when it delivers: the policy must exist first.
+        self.subscription = aws.sns.TopicSubscription(
+            f"{self._name}-subscription",
+            topic=self._args.domain.events_topic_arn,
+            protocol="sqs",
+            endpoint=self.queue.arn,
+            raw_message_delivery=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.queue_policy]),
+        )
+
+    def _publish_every_event_type(self) -> None:
+        domain = self._args.domain
+        self.destination = aws.sesv2.ConfigurationSetEventDestination(
+            f"{self._name}-destination",
+            configuration_set_name=domain.configuration_set_name,
+            event_destination_name="sns-delivery-events",
+            event_destination={
+                "enabled": True,
+                "matching_event_types": list(extra_event_types(self._args.engagement_events)),
+                "sns_destination": {"topic_arn": domain.events_topic_arn},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.subscription]),
+        )
+
+    def _create_history_table(self) -> None:
+        self.table = aws.dynamodb.Table(
+            f"{self._name}-history",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="id",
+            range_key="sk",
+            attributes=[{"name": "id", "type": "S"}, {"name": "sk", "type": "S"}],
+            ttl={"attribute_name": "expiration", "enabled": True},
+            point_in_time_recovery={"enabled": self._args.point_in_time_recovery},
+            server_side_encryption={"enabled": True},
+            opts=self._child,
+        )
+
+    def _create_webhook_secret(self) -> None:
+        self.webhook_secret = None
+        if not self._args.webhook_urls:
+            return
+        key = random.RandomBytes(
+            f"{self._name}-webhook-secret", length=WEBHOOK_SECRET_BYTES, opts=self._child
+        )
+        self.webhook_secret = pulumi.Output.secret(pulumi.Output.concat("whsec_", key.base64))
+
+    def _create_log_group(self) -> None:
+        # Before the function, so retention applies from the first line.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-logs",
+            name=f"/aws/lambda/{self._function_name}",
+            retention_in_days=self._args.log_retention_days,
+            opts=self._child,
+        )
+
+    def _create_role(self) -> None:
+        self.role = aws.iam.Role(
+            f"{self._name}-role",
+            assume_role_policy=json.dumps(lambda_trust_policy()),
+            description=f"Execution role of the {self._function_name} SES events processor",
+            opts=self._child,
+        )
+        grants: list[tuple[str, pulumi.Output[dict[str, Any]]]] = [
+            (
+                "consume-queue",
+                self.queue.arn.apply(
+                    lambda arn: queue_statement("ConsumeEvents", CONSUME_MESSAGES_ACTIONS, arn)
+                ),
+            ),
+            (
+                "dead-letter",
+                self.dead_letter_queue.arn.apply(
+                    lambda arn: queue_statement("SendDeadLetters", DEAD_LETTER_SEND_ACTIONS, arn)
+                ),
+            ),
+            ("history", self.table.arn.apply(history_write_statement)),
+            ("logs", self.log_group.arn.apply(log_write_statement)),
+        ]
+        self.role_policies = [
+            aws.iam.RolePolicy(
+                f"{self._name}-allow-{key}",
+                role=self.role.id,
+                policy=statement.apply(lambda s: json.dumps(policy_document([s]))),
+                opts=self._child,
+            )
+            for key, statement in grants
+        ]
+
+    def _create_function(self) -> None:
+        args = self._args
+        archive, code_hash = events_package_archive()
+        environment: dict[str, pulumi.Input[str]] = {
+            "EMAIL_HISTORY_TABLE": self.table.name,
+            "EMAIL_HISTORY_TTL_DAYS": str(args.history_ttl_days),
+            "EMAIL_EVENTS_QUEUE_URL": self.queue.url,
+            "EMAIL_EVENTS_DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.url,
+            "EMAIL_EVENTS_MAX_ATTEMPTS": str(args.max_attempts),
+            "EMAIL_EVENTS_RETRY_BASE_SECONDS": str(args.retry_base_seconds),
+            "EMAIL_EVENTS_RETRY_MAX_SECONDS": str(args.retry_max_seconds),
+            "EMAIL_WEBHOOK_URLS": json.dumps(list(args.webhook_urls)),
+            "EMAIL_WEBHOOK_TIMEOUT_SECONDS": str(args.webhook_timeout_seconds),
+            "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+            "POWERTOOLS_LOG_LEVEL": args.log_level,
+        }
+        if self.webhook_secret is not None:
+            environment["EMAIL_WEBHOOK_SECRET"] = self.webhook_secret
+        self.function = aws.lambda_.Function(
+            f"{self._name}-function",
+            name=self._function_name,
+            description="serverless-mail: SES events to the message history and webhooks",
+            role=self.role.arn,
+            runtime=RUNTIME,
+            handler=EVENTS_HANDLER,
+            architectures=[args.architecture],
+            code=pulumi.FileArchive(str(archive)),
+            source_code_hash=code_hash,
+            layers=[powertools_layer_arn(args.region, args.architecture)],
+            timeout=args.timeout_seconds,
+            memory_size=args.memory_mb,
+            environment={"variables": environment},
+            logging_config={"log_format": "Text", "log_group": self.log_group.name},
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.log_group, *self.role_policies]
+            ),
+        )
+
+    def _consume_queue(self) -> None:
+        args = self._args
+        self.event_source_mapping = aws.lambda_.EventSourceMapping(
+            f"{self._name}-queue-events",
+            event_source_arn=self.queue.arn,
+            function_name=self.function.arn,
+            batch_size=args.batch_size,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": args.maximum_concurrency},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_policies),
+        )
+
+    def _create_alarms(self) -> None:
+        args = self._args
+        self.alarms = {}
+        for metric, level, threshold, what in (
+            ("BounceRate", "warning", args.bounce_rate_warning, "bounce"),
+            ("BounceRate", "critical", args.bounce_rate_critical, "bounce"),
+            ("ComplaintRate", "warning", args.complaint_rate_warning, "complaint"),
+            ("ComplaintRate", "critical", args.complaint_rate_critical, "complaint"),
+        ):
+            self._reputation_alarm(f"{what}-rate-{level}", metric, level, threshold)
+        if args.send_queue is not None:
+            self._queue_age_alarm(
+                "send-queue-age", args.send_queue.name, args.send_queue_age_seconds, "email"
+            )
+        self._queue_age_alarm(
+            "queue-age", self.queue.name, args.events_queue_age_seconds, "SES events"
+        )
+        self._metric_alarm(
+            "dlq-depth",
+            description=(
+                "SES events reached the events dead-letter queue: each carries error_class "
+                "and error_reason (an endpoint that kept failing, or a body that is not an "
+                "SES event). Fix the cause, then redrive them (README, Operations)."
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": self.dead_letter_queue.name},
+            statistic="Maximum",
+            period=60,
+            threshold=1,
+        )
+        functions: list[tuple[str, str, pulumi.Input[str]]] = [
+            ("function", "events", self.function.name)
+        ]
+        if args.sender_function_name is not None:
+            functions.append(("sender-function", "sender", args.sender_function_name))
+        for key, label, function_name in functions:
+            for metric, threshold in (
+                ("Errors", args.lambda_errors_threshold),
+                ("Throttles", args.lambda_throttles_threshold),
+            ):
+                self._metric_alarm(
+                    f"{key}-{metric.lower()}",
+                    description=(
+                        f"The {label} function reported {metric.lower()} (at least {threshold} "
+                        f"in {args.alarm_period_seconds}s): see README, Operations."
+                    ),
+                    namespace="AWS/Lambda",
+                    metric_name=metric,
+                    dimensions={"FunctionName": function_name},
+                    statistic="Sum",
+                    period=args.alarm_period_seconds,
+                    threshold=threshold,
+                )
+
+    def _reputation_alarm(self, key: str, metric: str, level: str, threshold: float) -> None:
+        args = self._args
+        period = args.reputation_period_seconds
+        self.alarms[key] = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{key}",
+            alarm_description=(
+                f"{level.upper()}: the account's SES Reputation.{metric} is at least "
+                f"{threshold:g} while at least {args.reputation_min_sends} messages were sent "
+                f"in {period}s. AWS reviews an account at 5% bounces or 0.1% complaints: "
+                "see README, Operations."
+            ),
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            evaluation_periods=1,
+            threshold=threshold,
+            # No sends in the period means no data: not an incident.
+            treat_missing_data="notBreaching",
+            metric_queries=[
+                {
+                    "id": "rate",
+                    "metric": {
+                        "namespace": "AWS/SES",
+                        "metric_name": f"Reputation.{metric}",
+                        "period": period,
+                        "stat": "Maximum",
+                    },
+                    "return_data": False,
+                },
+                {
+                    "id": "sends",
+                    "metric": {
+                        "namespace": "AWS/SES",
+                        "metric_name": "Send",
+                        "period": period,
+                        "stat": "Sum",
+                    },
+                    "return_data": False,
+                },
+                {
+                    "id": "guarded",
+                    "expression": guarded_rate_expression(args.reputation_min_sends),
+                    "label": f"{metric} when sends >= {args.reputation_min_sends}",
+                    "return_data": True,
+                },
+            ],
+            alarm_actions=[args.alarm_topic_arn],
+            ok_actions=[args.alarm_topic_arn],
+            opts=self._child,
+        )
+
+    def _queue_age_alarm(
+        self, key: str, queue_name: pulumi.Input[str], threshold: int, what: str
+    ) -> None:
+        self._metric_alarm(
+            key,
+            description=(
+                f"The oldest {what} message has waited at least {threshold}s: the consumer "
+                "is stopped, throttled or failing, and messages expire at the queue's "
+                "retention. See README, Operations."
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateAgeOfOldestMessage",
+            dimensions={"QueueName": queue_name},
+            statistic="Maximum",
+            period=self._args.alarm_period_seconds,
+            threshold=threshold,
+        )
+
+    def _metric_alarm(
+        self,
+        key: str,
+        *,
+        description: str,
+        namespace: str,
+        metric_name: str,
+        dimensions: dict[str, pulumi.Input[str]],
+        statistic: str,
+        period: int,
+        threshold: float,
+    ) -> None:
+        topic = self._args.alarm_topic_arn
+        self.alarms[key] = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{key}",
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric_name,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=period,
+            evaluation_periods=1,
+            threshold=threshold,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[topic],
+            ok_actions=[topic],
+            opts=self._child,
+        )
+
+    def _create_dashboard(self) -> None:
+        args = self._args
+        send_queue = args.send_queue
+        names = pulumi.Output.all(
+            queue=self.queue.name,
+            dlq=self.dead_letter_queue.name,
+            function=self.function.name,
+            send_queue=send_queue.name if send_queue else None,
+            send_dlq=send_queue.dead_letter_queue.name if send_queue else None,
+            sender=args.sender_function_name,
+        )
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{self._name}-dashboard",
+            dashboard_name=function_name_for(f"{self._name}-dashboard"),
+            dashboard_body=names.apply(lambda n: json.dumps(dashboard_body(args.region, n))),
+            opts=self._child,
+        )
+
+    def grant_read_history(self) -> pulumi.Output[dict[str, Any]]:
+        """A statement letting the app read a message's status and timeline.
+
+        Grants exactly ``dynamodb:GetItem`` (the ``status`` item: ``Key={"id": <id>,
+        "sk": "status"}``) and ``dynamodb:Query`` (the timeline: ``id = <id> AND
+        begins_with(sk, "event#")``) on the history table's ARN, nothing else.
+        """
+        return self.table.arn.apply(read_history_statement)
+
+
+def check_fraction(key: str, value: Any) -> None:
+    """``value`` is a number above 0 and at most 1 (a rate such as 0.05)."""
+    if is_unresolved(value):
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            f"`{key}` must be a number above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
+            f"but {value!r} ({type(value).__name__}) was provided"
+        )
+    if not 0 < value <= 1:
+        raise ConfigError(
+            f"`{key}` must be above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
+            f"but {value} was provided"
+        )
+
+
+def check_period(key: str, value: Any, low: int, high: int) -> None:
+    """A CloudWatch alarm period: a multiple of 60 seconds between ``low`` and ``high``."""
+    check_int(key, value, low, high)
+    if not is_unresolved(value) and value % 60:
+        raise ConfigError(
+            f"`{key}` must be a multiple of 60 seconds (CloudWatch alarm periods), "
+            f"but {value} was provided"
+        )
+
+
+def is_https_url(value: Any) -> bool:
+    """An absolute ``https://`` URL with a host, no whitespace, at most 2048 characters."""
+    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
+        return False
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def extra_event_types(engagement: bool) -> tuple[str, ...]:
+    """The event types this component's destination publishes."""
+    return EXTRA_EVENT_TYPES + (ENGAGEMENT_EVENT_TYPES if engagement else ())
+
+
+def guarded_rate_expression(min_sends: int) -> str:
+    """Metric math: the rate, or 0 while fewer than ``min_sends`` were sent in the
+    period (CloudWatch User Guide, "Using metric math": ``IF``)."""
+    return f"IF(sends >= {min_sends}, rate, 0)"
+
+
+def events_queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The events queue's one policy: only the SES events topic may send to it (SNS
+    Developer Guide, "Subscribing an Amazon SQS queue to an Amazon SNS topic"), and no
+    request without TLS is allowed."""
+    deny = deny_insecure_transport_policy(queue_arn)["Statement"]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowSesEventsTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            },
+            *deny,
+        ],
+    }
+
+
+def history_write_statement(table_arn: str) -> dict[str, Any]:
+    """The events function's item reads and writes on the history table."""
+    return {
+        "Sid": "WriteMessageHistory",
+        "Effect": "Allow",
+        "Action": list(HISTORY_TABLE_ACTIONS),
+        "Resource": table_arn,
+    }
+
+
+def read_history_statement(table_arn: str) -> dict[str, Any]:
+    """The statement behind :meth:`EmailEvents.grant_read_history`."""
+    return {
+        "Sid": "ReadMessageHistory" + hashlib.sha256(table_arn.encode()).hexdigest()[:8].upper(),
+        "Effect": "Allow",
+        "Action": list(READ_HISTORY_ACTIONS),
+        "Resource": table_arn,
+    }
+
+
+def dashboard_body(region: str, names: dict[str, str | None]) -> dict[str, Any]:
+    """The dashboard: send volume, delivery, rates, queue ages, DLQ depths, functions."""
+
+    def widget(title: str, metrics: list[list[Any]], y: int, x: int, **props: Any) -> dict:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": region,
+                "view": "timeSeries",
+                "metrics": metrics,
+                **props,
+            },
+        }
+
+    def per_queue(metric: str, keys: tuple[str, str]) -> list[list[Any]]:
+        return [
+            ["AWS/SQS", metric, "QueueName", names[k], {"stat": "Maximum", "label": k}]
+            for k in keys
+            if names.get(k)
+        ]
+
+    functions = [k for k in ("function", "sender") if names.get(k)]
+    return {
+        "widgets": [
+            widget(
+                "SES send volume and delivery",
+                [
+                    ["AWS/SES", m, {"stat": "Sum", "label": m}]
+                    for m in ("Send", "Delivery", "Bounce", "Complaint", "Reject")
+                ],
+                0,
+                0,
+                period=300,
+            ),
+            widget(
+                "SES reputation: bounce and complaint rates",
+                [
+                    ["AWS/SES", "Reputation.BounceRate", {"stat": "Maximum"}],
+                    ["AWS/SES", "Reputation.ComplaintRate", {"stat": "Maximum"}],
+                ],
+                0,
+                12,
+                period=3600,
+                annotations={
+                    "horizontal": [
+                        {"label": "AWS review: bounces", "value": 0.05},
+                        {"label": "AWS review: complaints", "value": 0.001},
+                    ]
+                },
+            ),
+            widget(
+                "Oldest message age (s)",
+                per_queue("ApproximateAgeOfOldestMessage", ("send_queue", "queue")),
+                6,
+                0,
+                period=60,
+            ),
+            widget(
+                "Dead-letter queue depth",
+                per_queue("ApproximateNumberOfMessagesVisible", ("send_dlq", "dlq")),
+                6,
+                12,
+                period=60,
+            ),
+            widget(
+                "Function errors and throttles",
+                [
+                    [
+                        "AWS/Lambda",
+                        m,
+                        "FunctionName",
+                        names[k],
+                        {"stat": "Sum", "label": f"{k} {m}"},
+                    ]
+                    for k in functions
+                    for m in ("Errors", "Throttles")
+                ],
+                12,
+                0,
+                period=300,
+            ),
+        ]
+    }
+
+
+@functools.cache
+def events_package_archive() -> tuple[Path, str]:
+    """The events function's deterministic package, written once per content to the
+    temp directory, and its ``source_code_hash``."""
+    data = lambda_package_bytes(package="events")
+    code_hash = source_code_hash(data)
+    cache = Path(tempfile.gettempdir()) / "serverless-mail"
+    target = cache / f"events-{hashlib.sha256(data).hexdigest()}.zip"
+    if not (target.is_file() and target.read_bytes() == data):
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target, code_hash
