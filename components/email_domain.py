@@ -38,8 +38,10 @@ DmarcPolicyName = Literal["none", "quarantine", "reject"]
 Alignment = Literal["r", "s"]
 MxFailureBehavior = Literal["USE_DEFAULT_VALUE", "REJECT_MESSAGE"]
 
-SEND_EMAIL_ACTIONS = ("ses:SendEmail", "ses:SendRawEmail")
-"""The only SES actions a sender is ever granted."""
+SEND_EMAIL_ACTIONS = ("ses:SendEmail",)
+"""The only SES action a sender is ever granted: both senders call SES v2 SendEmail,
+which IAM authorises as ``ses:SendEmail`` for simple, raw and templated content alike
+(SES API v2 reference, SendEmail; Service Authorization Reference, Amazon SES)."""
 
 EVENT_TYPES = ("BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY", "RENDERING_FAILURE")
 """SES v2 event types (UPPER_SNAKE_CASE) published to the events topic."""
@@ -319,12 +321,15 @@ class EmailDomain(pulumi.ComponentResource):
         )
 
     def _create_identity(self) -> None:
-        # The configuration set is attached per send (ConfigurationSetName), not as
-        # the identity's default: setting both here and through a separate
-        # configuration-set-attributes resource makes the two fight on every update.
+        # The configuration set is the identity's default, so a send that names no
+        # set (e.g. with a leaked key) still gets TLS REQUIRE, suppression and event
+        # publishing (SES Developer Guide, "default configuration sets"). It is set
+        # here only: a separate EmailIdentityConfigurationSetAttributes resource for
+        # the same identity would fight this one on every update.
         self.identity = aws.sesv2.EmailIdentity(
             f"{self._name}-identity",
             email_identity=self._args.domain,
+            configuration_set_name=self.configuration_set.configuration_set_name,
             dkim_signing_attributes={"next_signing_key_length": "RSA_2048_BIT"},
             opts=self._child,
         )
@@ -417,7 +422,7 @@ class EmailDomain(pulumi.ComponentResource):
     def grant_send_email(self) -> pulumi.Output[dict[str, Any]]:
         """A policy statement that allows sending as this domain and nothing else.
 
-        Grants exactly ``ses:SendEmail`` and ``ses:SendRawEmail`` on this identity's
+        Grants exactly ``ses:SendEmail`` (all the SES v2 API needs) on this identity's
         ARN and its configuration set's ARN, only when ``ses:FromAddress`` is on the
         domain or one of its subdomains.
         """

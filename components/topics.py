@@ -60,7 +60,11 @@ def topic_key_policy(
 
     The account keeps administering the key through IAM (KMS's default key policy);
     the publishing service may only generate data keys and decrypt, which publishing
-    to the encrypted topic needs. In a key policy ``Resource: "*"`` means this key.
+    to the encrypted topic needs, and only on behalf of this account: the
+    ``aws:SourceAccount`` condition keeps another account's alarm or configuration
+    set from making the service use this key (IAM User Guide, "the confused deputy
+    problem"; SNS Developer Guide, encrypted topics for AWS service event sources).
+    In a key policy ``Resource: "*"`` means this key.
     """
     return {
         "Version": "2012-10-17",
@@ -76,8 +80,9 @@ def topic_key_policy(
                 "Sid": publisher_sid,
                 "Effect": "Allow",
                 "Principal": {"Service": publisher},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             },
         ],
     }

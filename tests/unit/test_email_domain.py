@@ -56,13 +56,23 @@ def test_creates_exactly_the_expected_children(run: Any) -> None:
 EmailDomain_TYPE = "serverless-mail:index:EmailDomain"
 
 
-def test_identity_uses_easy_dkim_rsa_2048(run: Any) -> None:
+def test_identity_uses_easy_dkim_rsa_2048_and_the_configuration_set_by_default(run: Any) -> None:
     rec, _ = build(run)
     identity = rec.one("aws:sesv2/emailIdentity:EmailIdentity")
+    # THEN a send naming no configuration set still gets TLS, suppression and events
     assert identity.inputs == {
         "emailIdentity": "mail.example.com",
         "dkimSigningAttributes": {"nextSigningKeyLength": "RSA_2048_BIT"},
+        "configurationSetName": "serverless-mail-dev-mail",
     }
+    # AND the default is set on the identity only, never also through the attributes resource
+    assert (
+        rec.of_type(
+            "aws:sesv2/emailIdentityConfigurationSetAttributes:"
+            "EmailIdentityConfigurationSetAttributes"
+        )
+        == []
+    )
 
 
 def test_configuration_set_suppresses_bounces_requires_tls_and_tracks_reputation(run: Any) -> None:
@@ -93,7 +103,8 @@ def test_events_go_to_sns_in_upper_snake_case(run: Any) -> None:
     assert key.inputs["enableKeyRotation"] is True
     statements = json.loads(key.inputs["policy"])["Statement"]
     assert statements[1]["Principal"] == {"Service": "ses.amazonaws.com"}
-    assert statements[1]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert statements[1]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statements[1]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
     assert statements[0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
 
 
@@ -193,7 +204,8 @@ def test_verification_wait_is_bounded(run: Any) -> None:
 def test_grant_send_email_is_scoped_to_identity_config_set_and_from_domain(run: Any) -> None:
     _, captured = build(run)
     grant = captured["grant"]
-    assert grant["Action"] == ["ses:SendEmail", "ses:SendRawEmail"]
+    # The SES v2 SendEmail both senders call is authorised as ses:SendEmail alone.
+    assert grant["Action"] == ["ses:SendEmail"]
     assert grant["Resource"] == [
         "arn:aws:ses:eu-west-1:123456789012:identity/mail.example.com",
         "arn:aws:ses:eu-west-1:123456789012:configuration-set/serverless-mail-dev-mail",

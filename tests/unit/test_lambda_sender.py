@@ -177,7 +177,7 @@ def test_role_policies_allow_exactly_what_the_handler_needs(build: Build) -> Non
         "sender-allow-send-email": [
             {
                 "Effect": "Allow",
-                "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+                "Action": ["ses:SendEmail"],
                 "Resource": [identity_arn, config_set_arn],
                 "Condition": {
                     "StringLike": {
