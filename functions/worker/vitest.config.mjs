@@ -13,6 +13,12 @@ export default defineConfig({
         compatibilityDate: worker.compatibility_date,
         compatibilityFlags: worker.compatibility_flags,
         queueProducers: { EMAIL_QUEUE: "email-queue", EMAIL_DLQ: "email-dlq" },
+        // The real Workers Rate Limiting binding, simulated by Miniflare: a roomy one as
+        // deployed, and a tight one the 429 tests swap in.
+        ratelimits: {
+          EMAIL_RATE_LIMITER: { namespace_id: "1001", simple: { limit: 1000, period: 60 } },
+          TIGHT_RATE_LIMITER: { namespace_id: "1002", simple: { limit: 3, period: 60 } },
+        },
         bindings: {
           AWS_REGION: "eu-west-1",
           AWS_ACCESS_KEY_ID: "testing",

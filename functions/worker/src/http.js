@@ -1,5 +1,5 @@
 // The enqueue API: POST /send, POST /send/batch, GET /health.
-import { FETCH_BINDINGS, missingBindings } from "./config.js";
+import { FETCH_BINDINGS, PREVIOUS_TOKEN_BINDING, RATE_LIMIT_PERIOD_SECONDS, missingBindings } from "./config.js";
 import { log } from "./log.js";
 import { LIMITS, countRecipients, jsonByteLength, validateMessage } from "./validate.js";
 
@@ -57,7 +57,7 @@ async function health() {
 }
 
 async function sendOne(request, env) {
-  await authorize(request, env);
+  await admit(request, env);
   const message = await readJson(request, LIMITS.maxMessageBytes);
   const errors = validateMessage(message, env.EMAIL_DOMAIN);
   if (errors.length > 0) {
@@ -68,7 +68,7 @@ async function sendOne(request, env) {
 }
 
 async function sendBatch(request, env) {
-  await authorize(request, env);
+  await admit(request, env);
   const body = await readJson(request, BATCH_MAX_BODY_BYTES);
   if (body === null || typeof body !== "object" || Array.isArray(body) || !Array.isArray(body.messages)) {
     throw new HttpError(400, "invalid batch", [{ path: "/messages", error: "the body must be an object with a `messages` list" }]);
@@ -99,30 +99,83 @@ async function sendBatch(request, env) {
   return json(202, { ids: messages.map((message) => message.id) });
 }
 
-async function authorize(request, env) {
+/**
+ * What every POST passes, in this order: the token (401, the same generic answer
+ * whatever is wrong, so a caller without the token learns nothing about the Worker),
+ * then the bindings (500 naming the missing ones: only a token holder sees that), the
+ * per-token rate limit (429) and the media type (415).
+ */
+async function admit(request, env) {
+  const token = await authenticate(request, env);
   const missing = missingBindings(env, FETCH_BINDINGS);
   if (missing.length > 0) {
     log("error", "missing_bindings", { handler: "fetch", missing });
     throw new HttpError(500, "worker misconfigured: missing bindings", { missing });
   }
-  const header = request.headers.get("Authorization") ?? "";
-  const match = header.match(/^Bearer[ ]+(\S+)\s*$/i);
-  if (!match || !(await sameSecret(match[1], env.EMAIL_ENQUEUE_TOKEN))) {
-    throw new HttpError(401, "unauthorized", { hint: "send `Authorization: Bearer <EMAIL_ENQUEUE_TOKEN>`" }, { "WWW-Authenticate": "Bearer" });
+  await rateLimit(env, token);
+  if (!isJsonMediaType(request.headers.get("Content-Type"))) {
+    throw new HttpError(415, "unsupported media type", { expected: "application/json" });
+  }
+}
+
+/** @returns {Promise<string>} the hex SHA-256 of the accepted token; throws 401 */
+async function authenticate(request, env) {
+  const unauthorized = new HttpError(401, "unauthorized", null, { "WWW-Authenticate": "Bearer" });
+  const tokens = [env.EMAIL_ENQUEUE_TOKEN, env[PREVIOUS_TOKEN_BINDING]].filter((token) => typeof token === "string" && token !== "");
+  if (typeof env.EMAIL_ENQUEUE_TOKEN !== "string" || env.EMAIL_ENQUEUE_TOKEN === "") {
+    // No current token: nobody can be authenticated. Said in the logs, not to the caller.
+    log("error", "missing_bindings", { handler: "fetch", missing: ["EMAIL_ENQUEUE_TOKEN"] });
+    throw unauthorized;
+  }
+  const match = (request.headers.get("Authorization") ?? "").match(/^Bearer[ ]+(\S+)\s*$/i);
+  if (!match) throw unauthorized;
+  const given = await sha256(match[1]);
+  // Constant time: both sides are hashed to equal length (timingSafeEqual requires it)
+  // and every configured token is compared, so neither which one matched nor a length leaks.
+  const matches = await Promise.all(tokens.map(async (token) => crypto.subtle.timingSafeEqual(given, await sha256(token))));
+  if (!matches.includes(true)) throw unauthorized;
+  return [...new Uint8Array(given)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function sha256(text) {
+  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+}
+
+/**
+ * One bucket per token (keyed by a prefix of its hash, never the token itself), so a
+ * leaked or runaway producer is held back without starving the other during rotation.
+ * The binding is a safeguard, not an accounting system: if it fails, mail still flows.
+ */
+async function rateLimit(env, tokenHash) {
+  let outcome;
+  try {
+    outcome = await env.EMAIL_RATE_LIMITER.limit({ key: `token:${tokenHash.slice(0, 32)}` });
+  } catch (error) {
+    log("error", "rate_limiter_failed", { error_class: error?.name ?? "Error", error: String(error?.message ?? error) });
+    return;
+  }
+  if (!outcome?.success) {
+    log("warn", "rate_limited", { key_hash: tokenHash.slice(0, 12) });
+    throw new HttpError(429, "rate limited", { retry_after_seconds: RATE_LIMIT_PERIOD_SECONDS }, { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) });
   }
 }
 
 /**
- * Constant-time comparison: both sides are hashed first so they have equal length,
- * which `timingSafeEqual` requires, and neither length leaks.
+ * `application/json`, in any case, with at most a UTF-8 charset parameter (RFC 9110
+ * section 8.3.1; RFC 8259 section 8.1: JSON exchanged between systems is UTF-8).
  */
-async function sameSecret(given, expected) {
-  const encoder = new TextEncoder();
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(given)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
-  return crypto.subtle.timingSafeEqual(a, b);
+export function isJsonMediaType(header) {
+  if (!header) return false;
+  const [type, ...parameters] = header.split(";");
+  if (type.trim().toLowerCase() !== "application/json") return false;
+  return parameters.every((parameter) => {
+    if (parameter.trim() === "") return true;
+    const separator = parameter.indexOf("=");
+    if (separator < 0) return false;
+    const name = parameter.slice(0, separator).trim().toLowerCase();
+    const value = parameter.slice(separator + 1).trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+    return name === "charset" && value === "utf-8";
+  });
 }
 
 /** Read and parse a JSON body, refusing (413) more than `limit` bytes whatever Content-Length says. */

@@ -64,7 +64,7 @@ describe("POST /send authorization", () => {
 
     expect(status).toBe(401);
     expect(headers.get("WWW-Authenticate")).toBe("Bearer");
-    expect(json.error).toBe("unauthorized");
+    expect(json).toEqual({ error: "unauthorized", details: null });
     expect(queue.sent).toEqual([]);
   });
 
@@ -76,11 +76,11 @@ describe("POST /send authorization", () => {
     expect(queue.sent).toEqual([{ body: message(), options: { contentType: "json" } }]);
   });
 
-  it("names the missing bindings in a 500", async () => {
-    const { status, json } = await call("/send", { body: message(), bindings: { env: { EMAIL_ENQUEUE_TOKEN: undefined, EMAIL_DOMAIN: "" } } });
+  it("names the missing bindings in a 500 to a caller with the token", async () => {
+    const { status, json } = await call("/send", { body: message(), bindings: { env: { EMAIL_DOMAIN: "", EMAIL_RATE_LIMITER: undefined } } });
 
     expect(status).toBe(500);
-    expect(json).toEqual({ error: "worker misconfigured: missing bindings", details: { missing: ["EMAIL_ENQUEUE_TOKEN", "EMAIL_DOMAIN"] } });
+    expect(json).toEqual({ error: "worker misconfigured: missing bindings", details: { missing: ["EMAIL_DOMAIN", "EMAIL_RATE_LIMITER"] } });
   });
 });
 
@@ -134,7 +134,7 @@ describe("POST /send body", () => {
     const stream = new Blob([big]).stream();
     const ctx = createExecutionContext();
     const response = await worker.fetch(
-      new Request(`${ORIGIN}/send`, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}` }, body: stream }),
+      new Request(`${ORIGIN}/send`, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" }, body: stream }),
       { ...env, EMAIL_QUEUE: recordingQueue() },
       ctx,
     );
