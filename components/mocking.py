@@ -15,6 +15,7 @@ import json
 import runpy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,14 @@ def _cf_queue(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     return {"queueId": hashlib.sha256(name.encode()).hexdigest()[:32]}
 
 
+def _rotating(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    # A fixed base keeps plans reproducible; the provider defaults to the current time.
+    base = str(inputs.get("rfc3339") or "2026-01-01T00:00:00Z")
+    start = datetime.fromisoformat(base.replace("Z", "+00:00"))
+    rotation = start + timedelta(days=float(inputs.get("rotationDays") or 0))
+    return {"rfc3339": base, "rotationRfc3339": rotation.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def _oidc_provider(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     url = str(inputs.get("url", "oidc.example")).removeprefix("https://")
     return {"arn": f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{url}"}
@@ -242,6 +251,7 @@ _FAKE_OUTPUTS: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] =
     "random:index/randomPassword:RandomPassword": _random_password,
     "random:index/randomBytes:RandomBytes": _random_bytes,
     "cloudflare:index/queue:Queue": _cf_queue,
+    "time:index/rotating:Rotating": _rotating,
 }
 
 

@@ -3,10 +3,10 @@ through SES v2 from a Cloudflare Queue, with its DLQ queue, IAM user and secrets
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 import pulumi_random as random
+import pulumiverse_time as time
 
 from .email_domain import REGION_RE, EmailDomain
 from .errors import ConfigError
@@ -22,16 +23,17 @@ from .settings import Bool, Domain, Int, Pattern, check_fields, rule, strict_arg
 from .validation import check_email, check_pattern
 
 __all__ = [
+    "ACCESS_KEY_SLOTS",
     "ENQUEUE_TOKEN_LENGTH",
     "IAM_PATH",
     "WorkerBundle",
     "WorkerSender",
     "WorkerSenderArgs",
+    "active_key_slot",
     "default_script_name",
     "load_worker_bundle",
     "observability_settings",
     "queue_names",
-    "rate_limit_namespace_id",
     "sanitize_name",
     "send_policy_document",
     "worker_url",
@@ -42,15 +44,18 @@ TYPE = "serverless-mail:index:WorkerSender"
 IAM_PATH = "/serverless-mail/"
 """Path of every IAM user the component creates, so they are easy to audit."""
 
+ACCESS_KEY_SLOTS = ("a", "b")
+"""The Worker user's two access keys, replaced in turn (IAM allows two per user)."""
+
+MAX_ACCESS_KEY_ROTATION_DAYS = 45
+"""Each key lives two periods: 45 keeps every key under the 90 days of the CIS AWS
+Foundations Benchmark (and the pack's ``iam-access-key-rotation`` rule)."""
+
+MAX_CONSUMER_CONCURRENCY = 250
+"""Cloudflare Queues' ceiling for concurrent consumer invocations."""
+
 ENQUEUE_TOKEN_LENGTH = 48
 """Length of the bearer token of the enqueue API (letters and digits: ~285 bits)."""
-
-RATE_LIMIT_PERIOD_SECONDS = 60
-"""Window of the Worker's rate limiter. The Workers Rate Limiting binding takes 10 or 60
-seconds; the Worker's ``Retry-After`` is this period (functions/worker/src/config.js)."""
-
-MAX_RATE_LIMIT_PER_MINUTE = 100_000
-_TOKEN_RE = re.compile(r"[\x21-\x7e]{32,256}")
 
 # Script names end up as a DNS label (`<script>.<subdomain>.workers.dev`), and queue
 # names share the alphabet: lower-case letters, digits and inner dashes, at most 63.
@@ -128,25 +133,23 @@ class WorkerSenderArgs(WorkerSenderSettings):
     region: str
     """The SES region the Worker sends through; the domain's region. Required."""
 
-    rate_limit_per_minute: int = field(
-        default=600, metadata=rule(Int(1, MAX_RATE_LIMIT_PER_MINUTE))
-    )
-    """Enqueue requests (``/send`` or ``/send/batch``) each token may make per minute
-    before the Worker answers 429 with ``Retry-After`` (1 to 100000). Cloudflare counts
-    per location, so this is a per-location ceiling against a leaked or runaway
-    producer, not a quota. Default: ``600``."""
-
-    previous_enqueue_token: pulumi.Input[str] | None = None
-    """The token being rotated out, accepted beside the current one while set (bound
-    as the secret ``EMAIL_ENQUEUE_TOKEN_PREVIOUS``). To rotate: set this to the current
-    token, replace ``<name>-enqueue-token``, move producers to the new token, then
-    unset it. Printable ASCII, 32 to 256 characters. Default: ``None``."""
-
     zone_id: str | None = field(
         default=None, metadata=rule(Pattern(CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
     )
     """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
     ``None``; required with ``custom_domain``."""
+
+    max_concurrency: int = field(default=5, metadata=rule(Int(1, MAX_CONSUMER_CONCURRENCY)))
+    """Consumer invocations the queue may run at once (1 to 250); bounds the SES
+    sending rate a backlog can reach. Default: ``5``."""
+
+    access_key_rotation_days: int = field(
+        default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
+    )
+    """Days between access-key rotations (1 to 45). The IAM user has two keys, each
+    replaced every twice this period, half a period apart; the Worker always holds
+    the newer one, so the key being replaced is never the one in use. Keys are
+    replaced by the first ``pulumi up --refresh`` after they are due. Default: ``30``."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
@@ -164,14 +167,6 @@ class WorkerSenderArgs(WorkerSenderSettings):
         )
         check_email("default_from", self.default_from, domain=self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
-        if isinstance(self.previous_enqueue_token, str) and not _TOKEN_RE.fullmatch(
-            self.previous_enqueue_token
-        ):
-            raise ConfigError(
-                "`previous_enqueue_token` must be the token being rotated out (32 to 256 "
-                f"printable ASCII characters, no spaces), but {len(self.previous_enqueue_token)} "
-                "characters of another form were provided: give the old token, or unset it"
-            )
         check_fields(self)
         if self.custom_domain is not None:
             if self.zone_id is None:
@@ -223,13 +218,17 @@ class WorkerSender(pulumi.ComponentResource):
     returns a script's secret values, so a secret changed outside Pulumi (dashboard,
     ``wrangler secret put``) is invisible to ``pulumi refresh`` and ``preview``: change
     secrets here only. Rotate the token with ``pulumi up --replace`` on the
-    ``<name>-enqueue-token`` resource, the access key on ``<name>-access-key``.
+    ``<name>-enqueue-token`` resource. The access keys rotate on their own schedule
+    (``access_key_rotation_days``, ``<name>-key-rotation-a``/``-b``): run
+    ``pulumi up --refresh`` at least that often so due keys are replaced.
 
     Attributes:
         script: the Worker script.
         queue / dead_letter_queue: the message queue and its DLQ queue.
         consumer: the Worker's consumer on ``queue``.
-        user / access_key: the IAM user the Worker signs SES requests as, its key.
+        user: the IAM user the Worker signs SES requests as.
+        access_keys / key_rotations: its two keys and their ``time.Rotating``
+            schedules, slot ``a`` then ``b``.
         subdomain / custom_domain: the workers.dev route and custom domain, if any.
         script_name: the script's name.
         url: ``https://<custom_domain>`` when set, else
@@ -244,7 +243,8 @@ class WorkerSender(pulumi.ComponentResource):
     dead_letter_queue: cloudflare.Queue
     consumer: cloudflare.QueueConsumer
     user: aws.iam.User
-    access_key: aws.iam.AccessKey
+    access_keys: tuple[aws.iam.AccessKey, aws.iam.AccessKey]
+    key_rotations: tuple[time.Rotating, time.Rotating]
     subdomain: cloudflare.WorkersScriptSubdomain | None
     custom_domain: cloudflare.WorkersCustomDomain | None
     script_name: str
@@ -317,11 +317,54 @@ class WorkerSender(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        self.access_key = aws.iam.AccessKey(
-            f"{self._name}-access-key",
-            user=self.user.name,
+        self._rotate_access_keys()
+
+    def _rotate_access_keys(self) -> None:
+        days = self._args.access_key_rotation_days
+        # Each key lives 2*days; the second schedule starts `days` after the first,
+        # so the two keys are replaced alternately, `days` apart. Its base is fixed at
+        # creation (ignore_changes): the first key's rotation must not move it.
+        first = time.Rotating(
+            f"{self._name}-key-rotation-a",
+            rotation_days=2 * days,
+            triggers={"user": self.user.name},
             opts=self._child,
         )
+        second = time.Rotating(
+            f"{self._name}-key-rotation-b",
+            rotation_days=2 * days,
+            triggers={"user": self.user.name},
+            rfc3339=first.rfc3339.apply(lambda base: _shift(base, days)),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["rfc3339"]),
+        )
+        self.key_rotations = (first, second)
+        # IAM allows two keys per user: a due key is deleted before its successor is
+        # created. The Worker holds the other one meanwhile (see active_key_slot).
+        self.access_keys = (
+            aws.iam.AccessKey(
+                f"{self._name}-access-key-a",
+                user=self.user.name,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    replace_with=[first],
+                    delete_before_replace=True,
+                    aliases=[pulumi.Alias(name=f"{self._name}-access-key")],
+                ),
+            ),
+            aws.iam.AccessKey(
+                f"{self._name}-access-key-b",
+                user=self.user.name,
+                opts=pulumi.ResourceOptions(
+                    parent=self, replace_with=[second], delete_before_replace=True
+                ),
+            ),
+        )
+        slot = pulumi.Output.all(first.rotation_rfc3339, second.rotation_rfc3339).apply(
+            active_key_slot
+        )
+        a, b = self.access_keys
+        self._key_id = pulumi.Output.all(slot, a.id, b.id).apply(lambda v: v[1 + v[0]])
+        self._key_secret = pulumi.Output.all(slot, a.secret, b.secret).apply(lambda v: v[1 + v[0]])
 
     def _create_enqueue_token(self) -> None:
         # Kept in state: the token only changes when this resource is replaced.
@@ -370,47 +413,19 @@ class WorkerSender(pulumi.ComponentResource):
             {
                 "name": "AWS_ACCESS_KEY_ID",
                 "type": "secret_text",
-                "text": pulumi.Output.secret(self.access_key.id),
+                "text": pulumi.Output.secret(self._key_id),
             },
             {
                 "name": "AWS_SECRET_ACCESS_KEY",
                 "type": "secret_text",
-                "text": pulumi.Output.secret(self.access_key.secret),
+                "text": pulumi.Output.secret(self._key_secret),
             },
             {
                 "name": "EMAIL_ENQUEUE_TOKEN",
                 "type": "secret_text",
                 "text": pulumi.Output.secret(self._token.result),
             },
-            *self._api_guard_bindings(),
         ]
-
-    def _api_guard_bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
-        args = self._args
-        # The Workers Rate Limiting binding: `namespace_id` is an integer, as a string,
-        # unique in the account; `simple` is the limit per period (10 or 60 s) in one
-        # Cloudflare location
-        # (https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/).
-        bindings: list[cloudflare.WorkersScriptBindingArgsDict] = [
-            {
-                "name": "EMAIL_RATE_LIMITER",
-                "type": "ratelimit",
-                "namespace_id": rate_limit_namespace_id(self.script_name),
-                "simple": {
-                    "limit": args.rate_limit_per_minute,
-                    "period": RATE_LIMIT_PERIOD_SECONDS,
-                },
-            }
-        ]
-        if args.previous_enqueue_token is not None:
-            bindings.append(
-                {
-                    "name": "EMAIL_ENQUEUE_TOKEN_PREVIOUS",
-                    "type": "secret_text",
-                    "text": pulumi.Output.secret(args.previous_enqueue_token),
-                }
-            )
-        return bindings
 
     def _consume_queue(self) -> None:
         args = self._args
@@ -427,6 +442,7 @@ class WorkerSender(pulumi.ComponentResource):
                 "max_retries": args.max_retries,
                 "max_wait_time_ms": args.max_batch_timeout_seconds * 1000,
                 "retry_delay": args.retry_delay_seconds,
+                "max_concurrency": args.max_concurrency,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.script]),
         )
@@ -454,11 +470,26 @@ class WorkerSender(pulumi.ComponentResource):
             )
 
 
-def rate_limit_namespace_id(script_name: str) -> str:
-    """The rate limiter's namespace: an integer derived from the script name, so each
-    stage's Worker counts on its own and a redeploy keeps its counters."""
-    digest = hashlib.sha256(script_name.encode()).digest()
-    return str(1000 + int.from_bytes(digest[:4], "big") % 1_000_000_000)
+def active_key_slot(rotations: list[str]) -> int:
+    """Index of the key the Worker holds: the one whose schedule replaces it last.
+
+    ``rotations`` are the two schedules' ``rotation_rfc3339``. The other key is the
+    next to be replaced, so replacing it never touches the key in use; right after a
+    replacement the new key is the one replaced last, and the Worker moves to it
+    while the old one stays valid for another period.
+    """
+    first, second = (_parse_rfc3339(r) for r in rotations)
+    return 0 if first > second else 1
+
+
+def _parse_rfc3339(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _shift(rfc3339: str, days: int) -> str:
+    shifted = _parse_rfc3339(rfc3339).astimezone(UTC) + timedelta(days=days)
+    return shifted.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_script_name(name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,9 @@ from serverless_mail.mocking import Recording, Secret
 from serverless_mail.worker_sender import (
     WorkerSender,
     WorkerSenderArgs,
+    active_key_slot,
     load_worker_bundle,
     queue_names,
-    rate_limit_namespace_id,
     sanitize_name,
     worker_url,
 )
@@ -46,6 +47,7 @@ USER = "aws:iam/user:User"
 USER_POLICY = "aws:iam/userPolicy:UserPolicy"
 ACCESS_KEY = "aws:iam/accessKey:AccessKey"
 PASSWORD = "random:index/randomPassword:RandomPassword"
+ROTATING = "time:index/rotating:Rotating"
 
 
 def build(run: Any, **settings: Any) -> tuple[Recording, dict[str, Any]]:
@@ -80,7 +82,8 @@ BASE_CHILDREN = {
     CONSUMER: 1,
     USER: 1,
     USER_POLICY: 1,
-    ACCESS_KEY: 1,
+    ACCESS_KEY: 2,
+    ROTATING: 2,
     PASSWORD: 1,
 }
 
@@ -132,7 +135,8 @@ def test_script_uploads_the_committed_bundle_as_a_module(run: Any) -> None:
 def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
     rec, _ = build(run)
     token = rec.one(PASSWORD).outputs["result"]
-    key = rec.one(ACCESS_KEY)
+    # The second schedule replaces its key last, so the Worker holds key b first.
+    key = rec.named("worker-access-key-b")
     assert rec.one(SCRIPT).inputs["bindings"] == [
         {"name": "EMAIL_QUEUE", "type": "queue", "queueName": "serverless-mail-dev-worker-queue"},
         {"name": "EMAIL_DLQ", "type": "queue", "queueName": "serverless-mail-dev-worker-dlq"},
@@ -151,7 +155,7 @@ def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
         {
             "name": "AWS_ACCESS_KEY_ID",
             "type": "secret_text",
-            "text": Secret("worker-access-key-id"),
+            "text": Secret("worker-access-key-b-id"),
         },
         {
             "name": "AWS_SECRET_ACCESS_KEY",
@@ -159,28 +163,18 @@ def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
             "text": Secret(key.outputs["secret"]),
         },
         {"name": "EMAIL_ENQUEUE_TOKEN", "type": "secret_text", "text": Secret(token)},
-        {
-            "name": "EMAIL_RATE_LIMITER",
-            "type": "ratelimit",
-            "namespaceId": rate_limit_namespace_id("serverless-mail-dev-worker"),
-            "simple": {"limit": 600, "period": 60},
-        },
     ]
 
 
 def test_bindings_are_every_name_the_worker_checks_for(run: Any) -> None:
-    # functions/worker/src/config.js lists what `fetch` and `queue` refuse to run without,
-    # and the one optional binding (the previous token, bound only when given).
-    config_js = (WORKER_DIR / "src" / "config.js").read_text()
-    named = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config_js))
-    optional = {"EMAIL_ENQUEUE_TOKEN_PREVIOUS"}
-    assert 'PREVIOUS_TOKEN_BINDING = "EMAIL_ENQUEUE_TOKEN_PREVIOUS"' in config_js
+    # functions/worker/src/config.js lists what `fetch` and `queue` refuse to run without.
+    required = set(
+        re.findall(r'"([A-Z][A-Z0-9_]+)"', (WORKER_DIR / "src" / "config.js").read_text())
+    )
     rec, _ = build(run)
     bound = {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]}
-    assert len(named) == 11
-    assert bound == named - optional
-    rec, _ = build(run, previous_enqueue_token="p" * 48)
-    assert {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]} == named
+    assert len(required) == 9
+    assert bound == required
 
 
 def test_observability_logs_on_by_default_and_off_when_asked(run: Any) -> None:
@@ -202,7 +196,13 @@ def test_consumer_uses_api_names_and_units_with_the_dlq(run: Any) -> None:
         "scriptName": "serverless-mail-dev-worker",
         "type": "worker",
         "deadLetterQueue": "serverless-mail-dev-worker-dlq",
-        "settings": {"batchSize": 10, "maxRetries": 5, "maxWaitTimeMs": 5000, "retryDelay": 30},
+        "settings": {
+            "batchSize": 10,
+            "maxRetries": 5,
+            "maxWaitTimeMs": 5000,
+            "retryDelay": 30,
+            "maxConcurrency": 5,
+        },
     }
 
 
@@ -213,12 +213,14 @@ def test_consumer_settings_follow_the_args(run: Any) -> None:
         max_batch_timeout_seconds=0,
         max_retries=0,
         retry_delay_seconds=43200,
+        max_concurrency=250,
     )
     assert rec.one(CONSUMER).inputs["settings"] == {
         "batchSize": 100,
         "maxRetries": 0,
         "maxWaitTimeMs": 0,
         "retryDelay": 43200,
+        "maxConcurrency": 250,
     }
 
 
@@ -253,7 +255,10 @@ def test_iam_user_may_only_send_as_the_domain(run: Any) -> None:
         "Version": "2012-10-17",
         "Statement": [captured["grant"]],
     }
-    assert rec.one(ACCESS_KEY).inputs == {"user": "serverless-mail-dev-worker"}
+    assert [(k.name, k.inputs) for k in rec.of_type(ACCESS_KEY)] == [
+        ("worker-access-key-a", {"user": "serverless-mail-dev-worker"}),
+        ("worker-access-key-b", {"user": "serverless-mail-dev-worker"}),
+    ]
 
 
 def test_enqueue_token_is_a_48_character_alphanumeric_random_password(run: Any) -> None:
@@ -278,9 +283,10 @@ def _walk(value: Any, inside_secret: bool = False) -> Iterator[tuple[Any, bool]]
 def test_access_key_and_token_are_secret_wherever_they_appear(run: Any) -> None:
     rec, _ = build(run)
     token = rec.one(PASSWORD).outputs["result"]
-    key_secret = rec.one(ACCESS_KEY).outputs["secret"]
-    key_id = "worker-access-key-id"
-    sensitive = {token, key_secret, key_id}
+    key_secret = rec.named("worker-access-key-b").outputs["secret"]
+    key_id = "worker-access-key-b-id"
+    idle = {rec.named("worker-access-key-a").outputs["secret"], "worker-access-key-a-id"}
+    sensitive = {token, key_secret, key_id, *idle}
     seen = []
     for r in rec.resources:
         for value, secret in _walk(r.inputs):
@@ -426,6 +432,16 @@ def test_domain_must_be_an_email_domain() -> None:
             {"retry_delay_seconds": 43201},
             r"`retry_delay_seconds` must be between 0 and 43200, but 43201 was",
         ),
+        ({"max_concurrency": 0}, r"`max_concurrency` must be between 1 and 250, but 0 was"),
+        ({"max_concurrency": 251}, r"`max_concurrency` must be between 1 and 250, but 251 was"),
+        (
+            {"access_key_rotation_days": 0},
+            r"`access_key_rotation_days` must be between 1 and 45, but 0 was",
+        ),
+        (
+            {"access_key_rotation_days": 46},
+            r"`access_key_rotation_days` must be between 1 and 45, but 46 was",
+        ),
         ({"workers_dev": "yes"}, r"`workers_dev` must be true or false, but 'yes' \(str\)"),
         ({"observability": 1}, r"`observability` must be true or false, but 1 \(int\)"),
         (
@@ -480,84 +496,89 @@ def test_invalid_args_fail_before_any_child_exists(
     assert [r.name for r in rec.resources if r.parent_name == "worker"] == []
 
 
-def test_rate_limiter_binding_follows_the_arg_and_counts_per_minute(run: Any) -> None:
-    rec, _ = build(run, rate_limit_per_minute=5)
-    [limiter] = [b for b in rec.one(SCRIPT).inputs["bindings"] if b["type"] == "ratelimit"]
-    assert limiter == {
-        "name": "EMAIL_RATE_LIMITER",
-        "type": "ratelimit",
-        "namespaceId": rate_limit_namespace_id("serverless-mail-dev-worker"),
-        "simple": {"limit": 5, "period": 60},
-    }
-    # The Worker's Retry-After assumes the same period.
-    config_js = (WORKER_DIR / "src" / "config.js").read_text()
-    assert "export const RATE_LIMIT_PERIOD_SECONDS = 60;" in config_js
+# --- Access keys that rotate -----------------------------------------------
 
 
-def test_rate_limiter_namespace_is_an_integer_per_script() -> None:
-    ids = {rate_limit_namespace_id(f"serverless-mail-{stage}-worker") for stage in ("dev", "prod")}
-    assert len(ids) == 2
-    for value in ids:
-        assert value.isdigit() and int(value) >= 1000
-    assert rate_limit_namespace_id("x") == rate_limit_namespace_id("x")
-
-
-def test_previous_token_is_bound_as_a_secret_only_when_given(run: Any) -> None:
+def test_access_keys_rotate_on_two_schedules_half_a_period_apart(run: Any) -> None:
     rec, _ = build(run)
-    names = [b["name"] for b in rec.one(SCRIPT).inputs["bindings"]]
-    assert "EMAIL_ENQUEUE_TOKEN_PREVIOUS" not in names
+    first, second = rec.of_type(ROTATING)
+    user = {"user": "serverless-mail-dev-worker"}
+    # THEN each key lives two periods (2 x 30 days), the second starting 30 days later
+    assert (first.name, first.inputs) == (
+        "worker-key-rotation-a",
+        {"rotationDays": 60, "triggers": user},
+    )
+    assert first.outputs["rfc3339"] == "2026-01-01T00:00:00Z"
+    assert (second.name, second.inputs) == (
+        "worker-key-rotation-b",
+        {"rotationDays": 60, "triggers": user, "rfc3339": "2026-01-31T00:00:00Z"},
+    )
+    assert [first.parent_name, second.parent_name] == ["worker", "worker"]
 
-    previous = "Old0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
-    rec, _ = build(run, previous_enqueue_token=previous)
-    bindings = rec.one(SCRIPT).inputs["bindings"]
-    assert bindings[-1] == {
-        "name": "EMAIL_ENQUEUE_TOKEN_PREVIOUS",
-        "type": "secret_text",
-        "text": Secret(previous),
-    }
-    assert [b["name"] for b in bindings[:-1]] == names
+
+def test_rotation_period_follows_the_args(run: Any) -> None:
+    rec, _ = build(run, access_key_rotation_days=7)
+    first, second = rec.of_type(ROTATING)
+    assert first.inputs["rotationDays"] == 14
+    assert second.inputs["rotationDays"] == 14
+    assert second.inputs["rfc3339"] == "2026-01-08T00:00:00Z"
 
 
-def test_previous_token_given_as_a_secret_output_stays_secret(run: Any) -> None:
-    previous = "Old0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
-    rec, _ = build(run, previous_enqueue_token=pulumi.Output.secret(previous))
-    assert rec.one(SCRIPT).inputs["bindings"][-1]["text"] == Secret(previous)
+def test_each_key_is_replaced_with_its_schedule_deleting_first(
+    run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Mocks do not record resource options: capture them from the register requests.
+    from serverless_mail import mocking
+
+    requests: dict[str, Any] = {}
+    original = mocking._RecordingMonitor.RegisterResource
+
+    def register(self: Any, request: Any) -> Any:
+        requests[request.name] = request
+        return original(self, request)
+
+    monkeypatch.setattr(mocking._RecordingMonitor, "RegisterResource", register)
+    rec, _ = build(run)
+    urns = {r.name: r.urn for r in rec.resources}
+    for slot in ("a", "b"):
+        key = requests[f"worker-access-key-{slot}"]
+        # THEN the key is replaced whenever its schedule is, and (two keys per IAM
+        # user at most) the old one is deleted before the new one is created
+        assert list(key.replace_with) == [urns[f"worker-key-rotation-{slot}"]]
+        assert key.deleteBeforeReplace is True
+    # AND the first key keeps the resource of the single key it succeeds
+    assert [a.spec.name for a in requests["worker-access-key-a"].aliases] == ["worker-access-key"]
+    assert list(requests["worker-key-rotation-b"].ignoreChanges) == ["rfc3339"]
 
 
 @pytest.mark.parametrize(
-    ("settings", "message"),
+    ("rotations", "slot"),
     [
-        ({"rate_limit_per_minute": 0}, r"`rate_limit_per_minute` must be between 1 and 100000"),
-        (
-            {"rate_limit_per_minute": 100_001},
-            r"`rate_limit_per_minute` must be between 1 and 100000, but 100001",
-        ),
-        (
-            {"rate_limit_per_minute": "600"},
-            r"`rate_limit_per_minute` must be a whole number between 1 and 100000, but '600'",
-        ),
-        ({"previous_enqueue_token": ""}, r"`previous_enqueue_token` must be the token being"),
-        ({"previous_enqueue_token": "short"}, r"32 to 256 printable ASCII .* but 5 characters"),
-        (
-            {"previous_enqueue_token": "x" * 40 + " " + "y"},
-            r"`previous_enqueue_token` must be the token being rotated out",
-        ),
+        (["2026-03-02T00:00:00Z", "2026-04-01T00:00:00Z"], 1),
+        (["2026-05-01T00:00:00Z", "2026-04-01T00:00:00Z"], 0),
+        (["2026-05-01T00:00:00+00:00", "2026-05-01T01:00:00+02:00"], 0),
     ],
 )
-def test_api_guard_args_are_checked_before_any_child_exists(
-    settings: dict[str, Any], message: str, run: Any
-) -> None:
-    errors: list[ConfigError] = []
+def test_active_key_is_the_one_replaced_last(rotations: list[str], slot: int) -> None:
+    assert active_key_slot(rotations) == slot
 
-    def program() -> None:
-        domain = EmailDomain("mail", DOMAIN_ARGS)
-        try:
-            WorkerSender("worker", WorkerSenderArgs(domain=domain, **{**REQUIRED, **settings}))
-        except ConfigError as error:
-            errors.append(error)
 
-    rec = run(program)
-    assert len(errors) == 1
-    with pytest.raises(ConfigError, match=message):
-        raise errors[0]
-    assert [r.name for r in rec.resources if r.parent_name == "worker"] == []
+@pytest.mark.parametrize("days", [1, 7, 30, 45])
+def test_the_key_being_replaced_is_never_the_one_the_worker_holds(days: int) -> None:
+    # GIVEN the two schedules as first deployed: key b's starts `days` after key a's
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    rotations = [base + timedelta(days=2 * days), base + timedelta(days=3 * days)]
+    created = [base, base]
+    for _ in range(12):
+        due = min(range(2), key=lambda i: rotations[i])
+        held = active_key_slot([r.isoformat() for r in rotations])
+        # THEN the due key is not the one in use, and the one in use stays valid
+        assert held != due
+        assert rotations[held] > rotations[due]
+        # WHEN the due key is replaced at its rotation time
+        now = rotations[due]
+        rotations[due] = now + timedelta(days=2 * days)
+        created[due] = now
+        # THEN the Worker moves to the new key, and no key outlives two periods + one
+        assert active_key_slot([r.isoformat() for r in rotations]) == due
+        assert all(now - c <= timedelta(days=3 * days) for c in created)
