@@ -3,6 +3,7 @@ through SES v2 from a Cloudflare Queue, with its DLQ queue, IAM user and secrets
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ __all__ = [
     "load_worker_bundle",
     "observability_settings",
     "queue_names",
+    "rate_limit_namespace_id",
     "sanitize_name",
     "send_policy_document",
     "worker_url",
@@ -56,6 +58,13 @@ MAX_CONSUMER_CONCURRENCY = 250
 
 ENQUEUE_TOKEN_LENGTH = 48
 """Length of the bearer token of the enqueue API (letters and digits: ~285 bits)."""
+
+RATE_LIMIT_PERIOD_SECONDS = 60
+"""Window of the Worker's rate limiter. The Workers Rate Limiting binding takes 10 or 60
+seconds; the Worker's ``Retry-After`` is this period (functions/worker/src/config.js)."""
+
+MAX_RATE_LIMIT_PER_MINUTE = 100_000
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{32,256}")
 
 # Script names end up as a DNS label (`<script>.<subdomain>.workers.dev`), and queue
 # names share the alphabet: lower-case letters, digits and inner dashes, at most 63.
@@ -133,6 +142,20 @@ class WorkerSenderArgs(WorkerSenderSettings):
     region: str
     """The SES region the Worker sends through; the domain's region. Required."""
 
+    rate_limit_per_minute: int = field(
+        default=600, metadata=rule(Int(1, MAX_RATE_LIMIT_PER_MINUTE))
+    )
+    """Enqueue requests (``/send`` or ``/send/batch``) each token may make per minute
+    before the Worker answers 429 with ``Retry-After`` (1 to 100000). Cloudflare counts
+    per location, so this is a per-location ceiling against a leaked or runaway
+    producer, not a quota. Default: ``600``."""
+
+    previous_enqueue_token: pulumi.Input[str] | None = None
+    """The token being rotated out, accepted beside the current one while set (bound
+    as the secret ``EMAIL_ENQUEUE_TOKEN_PREVIOUS``). To rotate: set this to the current
+    token, replace ``<name>-enqueue-token``, move producers to the new token, then
+    unset it. Printable ASCII, 32 to 256 characters. Default: ``None``."""
+
     zone_id: str | None = field(
         default=None, metadata=rule(Pattern(CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
     )
@@ -167,6 +190,14 @@ class WorkerSenderArgs(WorkerSenderSettings):
         )
         check_email("default_from", self.default_from, domain=self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
+        if isinstance(self.previous_enqueue_token, str) and not _TOKEN_RE.fullmatch(
+            self.previous_enqueue_token
+        ):
+            raise ConfigError(
+                "`previous_enqueue_token` must be the token being rotated out (32 to 256 "
+                f"printable ASCII characters, no spaces), but {len(self.previous_enqueue_token)} "
+                "characters of another form were provided: give the old token, or unset it"
+            )
         check_fields(self)
         if self.custom_domain is not None:
             if self.zone_id is None:
@@ -425,7 +456,35 @@ class WorkerSender(pulumi.ComponentResource):
                 "type": "secret_text",
                 "text": pulumi.Output.secret(self._token.result),
             },
+            *self._api_guard_bindings(),
         ]
+
+    def _api_guard_bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
+        args = self._args
+        # The Workers Rate Limiting binding: `namespace_id` is an integer, as a string,
+        # unique in the account; `simple` is the limit per period (10 or 60 s) in one
+        # Cloudflare location
+        # (https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/).
+        bindings: list[cloudflare.WorkersScriptBindingArgsDict] = [
+            {
+                "name": "EMAIL_RATE_LIMITER",
+                "type": "ratelimit",
+                "namespace_id": rate_limit_namespace_id(self.script_name),
+                "simple": {
+                    "limit": args.rate_limit_per_minute,
+                    "period": RATE_LIMIT_PERIOD_SECONDS,
+                },
+            }
+        ]
+        if args.previous_enqueue_token is not None:
+            bindings.append(
+                {
+                    "name": "EMAIL_ENQUEUE_TOKEN_PREVIOUS",
+                    "type": "secret_text",
+                    "text": pulumi.Output.secret(args.previous_enqueue_token),
+                }
+            )
+        return bindings
 
     def _consume_queue(self) -> None:
         args = self._args
@@ -490,6 +549,13 @@ def _parse_rfc3339(value: str) -> datetime:
 def _shift(rfc3339: str, days: int) -> str:
     shifted = _parse_rfc3339(rfc3339).astimezone(UTC) + timedelta(days=days)
     return shifted.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rate_limit_namespace_id(script_name: str) -> str:
+    """The rate limiter's namespace: an integer derived from the script name, so each
+    stage's Worker counts on its own and a redeploy keeps its counters."""
+    digest = hashlib.sha256(script_name.encode()).digest()
+    return str(1000 + int.from_bytes(digest[:4], "big") % 1_000_000_000)
 
 
 def default_script_name(name: str) -> str:

@@ -20,6 +20,7 @@ from serverless_mail.worker_sender import (
     active_key_slot,
     load_worker_bundle,
     queue_names,
+    rate_limit_namespace_id,
     sanitize_name,
     worker_url,
 )
@@ -163,18 +164,28 @@ def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
             "text": Secret(key.outputs["secret"]),
         },
         {"name": "EMAIL_ENQUEUE_TOKEN", "type": "secret_text", "text": Secret(token)},
+        {
+            "name": "EMAIL_RATE_LIMITER",
+            "type": "ratelimit",
+            "namespaceId": rate_limit_namespace_id("serverless-mail-dev-worker"),
+            "simple": {"limit": 600, "period": 60},
+        },
     ]
 
 
 def test_bindings_are_every_name_the_worker_checks_for(run: Any) -> None:
-    # functions/worker/src/config.js lists what `fetch` and `queue` refuse to run without.
-    required = set(
-        re.findall(r'"([A-Z][A-Z0-9_]+)"', (WORKER_DIR / "src" / "config.js").read_text())
-    )
+    # functions/worker/src/config.js lists what `fetch` and `queue` refuse to run without,
+    # and the one optional binding (the previous token, bound only when given).
+    config_js = (WORKER_DIR / "src" / "config.js").read_text()
+    named = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config_js))
+    optional = {"EMAIL_ENQUEUE_TOKEN_PREVIOUS"}
+    assert 'PREVIOUS_TOKEN_BINDING = "EMAIL_ENQUEUE_TOKEN_PREVIOUS"' in config_js
     rec, _ = build(run)
     bound = {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]}
-    assert len(required) == 9
-    assert bound == required
+    assert len(named) == 11
+    assert bound == named - optional
+    rec, _ = build(run, previous_enqueue_token="p" * 48)
+    assert {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]} == named
 
 
 def test_observability_logs_on_by_default_and_off_when_asked(run: Any) -> None:
@@ -582,3 +593,86 @@ def test_the_key_being_replaced_is_never_the_one_the_worker_holds(days: int) -> 
         # THEN the Worker moves to the new key, and no key outlives two periods + one
         assert active_key_slot([r.isoformat() for r in rotations]) == due
         assert all(now - c <= timedelta(days=3 * days) for c in created)
+
+
+def test_rate_limiter_binding_follows_the_arg_and_counts_per_minute(run: Any) -> None:
+    rec, _ = build(run, rate_limit_per_minute=5)
+    [limiter] = [b for b in rec.one(SCRIPT).inputs["bindings"] if b["type"] == "ratelimit"]
+    assert limiter == {
+        "name": "EMAIL_RATE_LIMITER",
+        "type": "ratelimit",
+        "namespaceId": rate_limit_namespace_id("serverless-mail-dev-worker"),
+        "simple": {"limit": 5, "period": 60},
+    }
+    # The Worker's Retry-After assumes the same period.
+    config_js = (WORKER_DIR / "src" / "config.js").read_text()
+    assert "export const RATE_LIMIT_PERIOD_SECONDS = 60;" in config_js
+
+
+def test_rate_limiter_namespace_is_an_integer_per_script() -> None:
+    ids = {rate_limit_namespace_id(f"serverless-mail-{stage}-worker") for stage in ("dev", "prod")}
+    assert len(ids) == 2
+    for value in ids:
+        assert value.isdigit() and int(value) >= 1000
+    assert rate_limit_namespace_id("x") == rate_limit_namespace_id("x")
+
+
+def test_previous_token_is_bound_as_a_secret_only_when_given(run: Any) -> None:
+    rec, _ = build(run)
+    names = [b["name"] for b in rec.one(SCRIPT).inputs["bindings"]]
+    assert "EMAIL_ENQUEUE_TOKEN_PREVIOUS" not in names
+
+    previous = "Old0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+    rec, _ = build(run, previous_enqueue_token=previous)
+    bindings = rec.one(SCRIPT).inputs["bindings"]
+    assert bindings[-1] == {
+        "name": "EMAIL_ENQUEUE_TOKEN_PREVIOUS",
+        "type": "secret_text",
+        "text": Secret(previous),
+    }
+    assert [b["name"] for b in bindings[:-1]] == names
+
+
+def test_previous_token_given_as_a_secret_output_stays_secret(run: Any) -> None:
+    previous = "Old0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+    rec, _ = build(run, previous_enqueue_token=pulumi.Output.secret(previous))
+    assert rec.one(SCRIPT).inputs["bindings"][-1]["text"] == Secret(previous)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"rate_limit_per_minute": 0}, r"`rate_limit_per_minute` must be between 1 and 100000"),
+        (
+            {"rate_limit_per_minute": 100_001},
+            r"`rate_limit_per_minute` must be between 1 and 100000, but 100001",
+        ),
+        (
+            {"rate_limit_per_minute": "600"},
+            r"`rate_limit_per_minute` must be a whole number between 1 and 100000, but '600'",
+        ),
+        ({"previous_enqueue_token": ""}, r"`previous_enqueue_token` must be the token being"),
+        ({"previous_enqueue_token": "short"}, r"32 to 256 printable ASCII .* but 5 characters"),
+        (
+            {"previous_enqueue_token": "x" * 40 + " " + "y"},
+            r"`previous_enqueue_token` must be the token being rotated out",
+        ),
+    ],
+)
+def test_api_guard_args_are_checked_before_any_child_exists(
+    settings: dict[str, Any], message: str, run: Any
+) -> None:
+    errors: list[ConfigError] = []
+
+    def program() -> None:
+        domain = EmailDomain("mail", DOMAIN_ARGS)
+        try:
+            WorkerSender("worker", WorkerSenderArgs(domain=domain, **{**REQUIRED, **settings}))
+        except ConfigError as error:
+            errors.append(error)
+
+    rec = run(program)
+    assert len(errors) == 1
+    with pytest.raises(ConfigError, match=message):
+        raise errors[0]
+    assert [r.name for r in rec.resources if r.parent_name == "worker"] == []
