@@ -6,8 +6,11 @@ so nothing may import this file.
 """
 
 from pulumi_policy import EnforcementLevel, PolicyPack
-from serverless_mail.policies import POLICIES
+from serverless_mail.policies import POLICIES, enable_secret_awareness
 
+# The secret rules judge values by their Pulumi secretness, which the analyzer
+# drops unless told to keep it (pulumi/pulumi-policy#241).
+enable_secret_awareness()
 PolicyPack(
     name="serverless-mail",
     policies=POLICIES,

@@ -1,10 +1,8 @@
 """The pack through pulumi_policy's analyzer servicer, as the Pulumi CLI drives it.
 
-Requests are built from what the mocks recorded: ``Analyze`` gets each resource's
-inputs exactly as the engine received them (secret signatures included),
-``AnalyzeStack`` every resource with its outputs. This covers what ``evaluate``
-emulates: secrets unwrapped before a rule sees them, unknown values behind the
-proxy.
+This covers what ``evaluate`` emulates: secrets marked (once the pack enables
+secret awareness), unknown values behind the proxy. The per-class fixtures of
+``test_policy_classes.py`` run through the servicer too.
 """
 
 from __future__ import annotations
@@ -18,64 +16,18 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
+import pulumi_policy.policy as policy_module
 import pytest
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
-from pulumi_policy.policy import _PolicyAnalyzerServicer
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
-from serverless_mail.mocking import UNKNOWN, Recording, Secret
-from serverless_mail.policies import POLICIES
+from serverless_mail.mocking import UNKNOWN, Recording
+from serverless_mail.policies import POLICIES, secret_awareness_enabled
+from serverless_mail.policies import engine as policy_engine
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def servicer() -> _PolicyAnalyzerServicer:
-    return _PolicyAnalyzerServicer("serverless-mail", "0.1.0", POLICIES, EnforcementLevel.MANDATORY)
-
-
-def wire(value: Any) -> Any:
-    """A recorded value back in the engine's wire form."""
-    if isinstance(value, Secret):
-        return {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": wire(value.value)}
-    if value is UNKNOWN:
-        return UNKNOWN_STRING_VALUE
-    if isinstance(value, dict):
-        return {k: wire(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [wire(v) for v in value]
-    return value
-
-
-def struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(wire(value))
-    return message
-
-
-def analyze(recording: Recording) -> list[Any]:
-    """Every diagnostic the servicer returns for a recording (resource and stack rules)."""
-    analyzer = servicer()
-    custom = [r for r in recording.resources if r.custom]
-    diagnostics: list[Any] = []
-    for r in custom:
-        request = proto.AnalyzeRequest(type=r.type, properties=r.struct, urn=r.urn, name=r.name)
-        diagnostics += analyzer.Analyze(request, None).diagnostics
-    stack = proto.AnalyzeStackRequest(
-        resources=[
-            proto.AnalyzerResource(
-                type=r.type,
-                urn=r.urn,
-                name=r.name,
-                properties=struct({**r.inputs, **r.outputs}),
-                parent=r.parent or "",
-            )
-            for r in custom
-        ]
-    )
-    diagnostics += analyzer.AnalyzeStack(stack, None).diagnostics
-    return diagnostics
+Analyze = Callable[[Recording], list[Any]]
 
 
 def mandatory(diagnostics: list[Any]) -> list[tuple[str, str]]:
@@ -84,19 +36,23 @@ def mandatory(diagnostics: list[Any]) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_real_stack_has_no_mandatory_diagnostic(
-    stack: str, stack_recordings: dict[str, Recording]
+    stack: str, stack_recordings: dict[str, Recording], analyze: Analyze
 ) -> None:
     diagnostics = analyze(stack_recordings[stack])
     assert mandatory(diagnostics) == []
     assert all(d.enforcementLevel == proto.ADVISORY for d in diagnostics)
 
 
-def test_wildcard_action_is_a_mandatory_diagnostic(run: Callable[..., Recording]) -> None:
+def test_wildcard_action_is_a_mandatory_diagnostic(
+    run: Callable[..., Recording], analyze: Analyze
+) -> None:
     recording = run(
         lambda: aws.iam.RolePolicy(
             "p",
             role="r",
-            policy=json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+            policy=json.dumps(
+                {"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": QUEUE_ARN}]}
+            ),
         )
     )
     diagnostics = analyze(recording)
@@ -104,42 +60,70 @@ def test_wildcard_action_is_a_mandatory_diagnostic(run: Callable[..., Recording]
         ("iam-no-wildcard-actions", proto.MANDATORY)
     ]
     assert diagnostics[0].message == (
-        "IAM policies allow no '*' or 'service:*' action.\n"
-        "policy allows the wildcard action '*': list the exact actions the principal needs "
+        "Allowed actions contain no '*' or '?' (KMS default key policy aside).\n"
+        "policy allows the wildcard action 'sqs:*': list the exact actions the principal needs "
         "(e.g. 'sqs:SendMessage'), as the IAM User Guide's least-privilege best practice asks."
     )
 
 
-def test_secret_plain_text_binding_is_seen_through_the_secret(
-    run: Callable[..., Recording],
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:mail"
+
+
+def secret_binding_worker() -> cloudflare.WorkersScript:
+    # An innocent name, a plain_text type: only the value's secretness tells.
+    return cloudflare.WorkersScript(
+        "worker",
+        account_id="a",
+        script_name="w",
+        content="export default {}",
+        main_module="index.js",
+        bindings=[
+            {"name": "DATABASE_URL", "type": "plain_text", "text": pulumi.Output.secret("pg://")}
+        ],
+    )
+
+
+def test_secret_value_in_a_plain_text_binding_is_seen_through_the_wire(
+    run: Callable[..., Recording], analyze: Analyze
 ) -> None:
     # GIVEN the binding's text is a Pulumi secret (a secret signature on the wire)
-    recording = run(
-        lambda: cloudflare.WorkersScript(
-            "worker",
-            account_id="a",
-            script_name="w",
-            content="export default {}",
-            main_module="index.js",
-            bindings=[
-                {
-                    "name": "AWS_SECRET_ACCESS_KEY",
-                    "type": "plain_text",
-                    "text": pulumi.Output.secret("k"),
-                }
-            ],
-        )
-    )
+    recording = run(secret_binding_worker)
     script = recording.one("cloudflare:index/workersScript:WorkersScript")
     wire_binding = json_format.MessageToDict(script.struct)["bindings"][0]
-    assert wire_binding["text"] == {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "k"}
-    # THEN the rule still judges the binding's type
-    assert [name for name, _ in mandatory(analyze(recording))] == [
-        "cloudflare-worker-secret-bindings"
+    assert wire_binding["text"] == {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "pg://"}
+    # THEN the pack judges the binding by its value's secretness
+    assert mandatory(analyze(recording)) == [
+        (
+            "cloudflare-worker-secret-bindings",
+            "Worker bindings holding a secret (by value or by name) are secret_text.\n"
+            "Worker binding DATABASE_URL holds a Pulumi secret but is plain_text, readable "
+            "in the dashboard and API: make it type 'secret_text' (Cloudflare Workers, secrets).",
+        )
     ]
 
 
-def test_unknown_policy_document_is_skipped_not_failed() -> None:
+def test_without_secret_awareness_the_analyzer_would_miss_it(
+    run: Callable[..., Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN pulumi_policy's own deserializer, which drops secretness (pulumi-policy#241)
+    recording = run(secret_binding_worker)
+    script = recording.one("cloudflare:index/workersScript:WorkersScript")
+    analyzer = policy_module._PolicyAnalyzerServicer(
+        "serverless-mail", "0.1.0", POLICIES, EnforcementLevel.MANDATORY
+    )
+    request = proto.AnalyzeRequest(
+        type=script.type, properties=script.struct, urn=script.urn, name=script.name
+    )
+    monkeypatch.setattr(
+        policy_module, "deserialize_properties", policy_engine._ORIGINAL_DESERIALIZE
+    )
+    # THEN nothing is reported: the awareness the pack enables is what catches it
+    assert list(analyzer.Analyze(request, None).diagnostics) == []
+
+
+def test_unknown_policy_document_is_skipped_not_failed(
+    servicer: Callable[[], Any], struct: Callable[..., Any]
+) -> None:
     # GIVEN a preview where the policy document depends on a queue not created yet
     request = proto.AnalyzeRequest(
         type="aws:iam/rolePolicy:RolePolicy",
@@ -150,7 +134,9 @@ def test_unknown_policy_document_is_skipped_not_failed() -> None:
     assert list(servicer().Analyze(request, None).diagnostics) == []
 
 
-def test_unknown_redrive_policy_is_skipped_not_failed() -> None:
+def test_unknown_redrive_policy_is_skipped_not_failed(
+    servicer: Callable[[], Any], struct: Callable[..., Any]
+) -> None:
     stack = proto.AnalyzeStackRequest(
         resources=[
             proto.AnalyzerResource(
@@ -166,8 +152,18 @@ def test_unknown_redrive_policy_is_skipped_not_failed() -> None:
     assert list(servicer().AnalyzeStack(stack, None).diagnostics) == []
 
 
-def test_policy_document_given_as_an_object_is_read() -> None:
-    document = {"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]},
+        {"Statement": {"Effect": "Allow", "Action": ["sqs:*"], "Resource": ["*"]}},
+        json.dumps({"Statement": {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}}),
+    ],
+    ids=["object", "statement-object", "json-string"],
+)
+def test_policy_document_in_every_shape_is_read(
+    document: Any, servicer: Callable[[], Any], struct: Callable[..., Any]
+) -> None:
     request = proto.AnalyzeRequest(
         type="aws:iam/policy:Policy",
         urn="urn:p",
@@ -178,12 +174,44 @@ def test_policy_document_given_as_an_object_is_read() -> None:
     assert names == ["iam-no-wildcard-actions", "iam-no-wildcard-resources"]
 
 
+def test_stale_access_key_is_reported_by_age(
+    servicer: Callable[[], Any], struct: Callable[..., Any]
+) -> None:
+    # GIVEN an existing key (createDate known) on a 60-day schedule, created 120 days ago
+    def resource(type_: str, name: str, props: dict[str, Any]) -> Any:
+        return proto.AnalyzerResource(
+            type=type_, urn=f"urn:{name}", name=name, properties=struct(props)
+        )
+
+    stack = proto.AnalyzeStackRequest(
+        resources=[
+            resource(
+                "time:index/rotating:Rotating",
+                "rotation",
+                {"rotationDays": 60, "triggers": {"user": "mail"}},
+            ),
+            resource(
+                "aws:iam/accessKey:AccessKey",
+                "key",
+                {"user": "mail", "createDate": "2000-01-01T00:00:00Z"},
+            ),
+        ]
+    )
+    diagnostics = servicer().AnalyzeStack(stack, None).diagnostics
+    assert [(d.policyName, d.urn) for d in diagnostics] == [("iam-access-key-rotation", "urn:key")]
+    assert "Access key key of IAM user mail is " in diagnostics[0].message
+    assert "days old: rotate it" in diagnostics[0].message
+
+
 def test_policy_main_builds_the_pack_from_the_shared_rules(monkeypatch: pytest.MonkeyPatch) -> None:
     # Building the real PolicyPack starts a server and never returns: record the call instead.
     import pulumi_policy
 
     built: list[dict[str, Any]] = []
     monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kwargs: built.append(kwargs))
+    monkeypatch.setattr(
+        policy_module, "deserialize_properties", policy_engine._ORIGINAL_DESERIALIZE
+    )
     runpy.run_path(str(ROOT / "policy" / "__main__.py"), run_name="__main__")
     assert built == [
         {
@@ -192,3 +220,5 @@ def test_policy_main_builds_the_pack_from_the_shared_rules(monkeypatch: pytest.M
             "enforcement_level": EnforcementLevel.MANDATORY,
         }
     ]
+    # AND the pack's analyzer keeps secretness for the secret rules
+    assert secret_awareness_enabled()

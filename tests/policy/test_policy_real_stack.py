@@ -45,12 +45,30 @@ def test_rules_judge_the_real_stack_not_nothing(
     ]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_worker_keys_without_their_schedules_are_caught(
+    stack: str, stack_recordings: dict[str, Recording]
+) -> None:
+    # GIVEN the real stack without the time.Rotating schedules of the Worker's keys
+    recording = stack_recordings[stack]
+    kept = [r for r in recording.resources if r.type != "time:index/rotating:Rotating"]
+    assert len(kept) == len(recording.resources) - 2
+    violations = evaluate(replace(recording, resources=kept))
+    # THEN both keys are reported, and nothing else
+    assert sorted((v.policy, v.urn.rsplit("::", 1)[1]) for v in violations) == [
+        ("iam-access-key-rotation", "mail-worker-access-key-a"),
+        ("iam-access-key-rotation", "mail-worker-access-key-b"),
+    ]
+
+
 VIOLATING_PROGRAM = """
 import json
 import pulumi_aws as aws
 
 aws.iam.RolePolicy("too-broad", role="sender", policy=json.dumps(
-    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:*", "Resource": "arn:aws:sqs:eu-west-1:123456789012:q"}
+    ]}))
 """
 
 
@@ -66,7 +84,7 @@ def test_plan_exits_1_and_prints_a_mandatory_violation(tmp_path: Path, capsys: A
     assert main(["plan", "--stack", "dev", "--dir", str(folder)]) == 1
     out = capsys.readouterr().out
     assert (
-        "  [mandatory] iam-no-wildcard-actions: policy allows the wildcard action '*': list the "
+        "  [mandatory] iam-no-wildcard-actions: policy allows the wildcard action 'sqs:*': list the "
         "exact actions" in out
     )
     assert (

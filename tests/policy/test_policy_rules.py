@@ -65,8 +65,13 @@ def oidc_role(condition: dict[str, Any] | None) -> Callable[[], None]:
 
 
 PINNED = {
-    "StringEquals": {f"{ISSUER}:aud": "https://vercel.com/acme"},
-    "StringLike": {f"{ISSUER}:sub": "owner:acme:project:shop:environment:*"},
+    "StringEquals": {
+        f"{ISSUER}:aud": "https://vercel.com/acme",
+        f"{ISSUER}:sub": [
+            "owner:acme:project:shop:environment:production",
+            "owner:acme:project:shop:environment:preview",
+        ],
+    },
 }
 
 
@@ -244,7 +249,7 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
         "resource-star-sqs",
         "iam-no-wildcard-resources",
         role_policy(allow("sqs:SendMessage", "*")),
-        "policy grants sqs actions on the wildcard resource '*': scope Resource to the one ARN",
+        "policy grants sqs:SendMessage on the wildcard resource '*': scope Resource to the ARNs",
     ),
     (
         "resource-all-tables",
@@ -255,13 +260,13 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
                 allow(["dynamodb:GetItem"], f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/*")
             ),
         ),
-        "policy grants dynamodb actions on the wildcard resource",
+        "policy grants dynamodb:GetItem on the wildcard resource",
     ),
     (
         "resource-star-sns",
         "iam-no-wildcard-resources",
         role_policy(allow("sns:Publish", f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:*")),
-        "policy grants sns actions",
+        "policy grants sns:Publish on the wildcard resource",
     ),
     (
         "send-without-from",
@@ -285,7 +290,7 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
         "oidc-no-conditions",
         "iam-oidc-trust-pinned",
         oidc_role(None),
-        f"The OIDC trust policy does not pin `aud` and `sub`: add StringEquals (or StringLike) conditions on '{ISSUER}:aud' and '{ISSUER}:sub'",
+        f"The OIDC trust policy does not pin `aud` and `sub`: add StringEquals conditions on '{ISSUER}:aud' and '{ISSUER}:sub'",
     ),
     (
         "oidc-wildcard-project",
@@ -296,13 +301,69 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
                 "StringLike": {f"{ISSUER}:sub": "owner:acme:project:*:environment:production"},
             }
         ),
-        "`sub` 'owner:acme:project:*:environment:production' does not pin one project",
+        "`sub` 'owner:acme:project:*:environment:production' does not pin one team, project",
     ),
     (
         "oidc-sub-star",
         "iam-oidc-trust-pinned",
         oidc_role({**PINNED, "StringLike": {f"{ISSUER}:sub": "*"}}),
-        "`sub` '*' does not pin one project",
+        "`sub` '*' does not pin one team, project and environment",
+    ),
+    (
+        "not-action",
+        "iam-no-not-elements",
+        role_policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": QUEUE_ARN}),
+        "policy allows with NotAction: an Allow with a Not element grants everything except",
+    ),
+    (
+        "admin-attachment",
+        "iam-no-broad-managed-policies",
+        lambda: aws.iam.RolePolicyAttachment(
+            "a", role="sender", policy_arn="arn:aws:iam::aws:policy/AdministratorAccess"
+        ),
+        "policyArn attaches the AWS managed policy arn:aws:iam::aws:policy/AdministratorAccess, "
+        "which grants far more than the stack uses",
+    ),
+    (
+        "key-never-rotated",
+        "iam-access-key-rotation",
+        lambda: aws.iam.AccessKey("key", user="mail"),
+        "Access key key of IAM user mail is not rotated within 90 days: replace it on a "
+        "time.Rotating schedule",
+    ),
+    (
+        "queue-policy-public",
+        "resource-policy-no-public-principal",
+        lambda: aws.sqs.QueuePolicy(
+            "qp",
+            queue_url="https://q",
+            policy=document(allow("sqs:SendMessage", QUEUE_ARN, Principal="*")),
+        ),
+        "policy allows Principal '*' (statement without Sid): name the accounts, roles or "
+        "service principals",
+    ),
+    (
+        "topic-policy-service-unscoped",
+        "resource-policy-service-principal-scoped",
+        lambda: aws.sns.TopicPolicy(
+            "tp",
+            arn="arn:aws:sns:eu-west-1:123456789012:t",
+            policy=document(
+                allow(
+                    "sns:Publish",
+                    "arn:aws:sns:eu-west-1:123456789012:t",
+                    Principal={"Service": "ses.amazonaws.com"},
+                )
+            ),
+        ),
+        "policy lets the service principal ses.amazonaws.com in without an `aws:SourceArn` or "
+        "`aws:SourceAccount` condition",
+    ),
+    (
+        "consumer-unbounded",
+        "cloudflare-queue-consumer-max-concurrency",
+        consumer(max_retries=5),
+        "The queue consumer's settings.max_concurrency is None: set it between 1 and 250",
     ),
     (
         "queue-without-dlq",
@@ -351,7 +412,7 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
         "no-maximum-concurrency",
         "lambda-sqs-maximum-concurrency",
         lambda: sender(mapping={"scaling_config": None}),
-        "has no maximum concurrency: set scaling_config={'maximum_concurrency': 2..1000}",
+        "maximum concurrency is None: set scaling_config={'maximum_concurrency': 2..1000}",
     ),
     (
         "no-log-group",
@@ -563,7 +624,7 @@ PASSING: list[tuple[str, Callable[[], None]]] = [
         ),
     ),
     ("ses", ses()),
-    ("consumer", consumer(max_retries=10)),
+    ("consumer", consumer(max_retries=10, max_concurrency=5)),
     (
         "worker",
         worker(
@@ -577,7 +638,7 @@ PASSING: list[tuple[str, Callable[[], None]]] = [
             {"name": "MAIL_QUEUE", "type": "queue", "queue_name": "mail"},
         ),
     ),
-    ("vercel-sensitive", vercel_var("AWS_ROLE_ARN", ["production"], False)),
+    ("vercel-sensitive", vercel_var("AWS_ROLE_ARN", ["production"], True)),
     ("vercel-secret-sensitive", vercel_var("MAIL_API_TOKEN", ["production", "preview"], True)),
 ]
 
@@ -636,7 +697,7 @@ def test_stack_output_equal_to_a_secret_input_must_be_secret(run: Callable[..., 
             key="URL",
             value="https://q",
             targets=["production"],
-            sensitive=False,
+            sensitive=True,
         )
         pulumi.export("worker", {"auth": "s3cr3t"})
         pulumi.export("url", "https://q")
@@ -648,3 +709,13 @@ def test_stack_output_equal_to_a_secret_input_must_be_secret(run: Callable[..., 
             "Stack output worker is plain text but it holds a value that is a secret where the stack uses it",
         )
     ]
+
+
+def test_docs_list_every_rule_in_order_with_its_level(project_root: Any) -> None:
+    import re
+
+    doc = (project_root / "docs" / "policies.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (mandatory|advisory)", doc, re.MULTILINE)
+    expected = [(p.name, p.enforcement_level.value) for p in POLICIES]
+    # The offline plan's stack-output check closes the table (no CrossGuard rule sees outputs).
+    assert rows == [*expected, ("stack-outputs-no-plaintext-secrets", "mandatory")]

@@ -1,0 +1,137 @@
+"""The pack: every rule, in the order ``docs/policies.md`` lists them."""
+
+from __future__ import annotations
+
+from . import aws_iam, aws_resources, cloudflare, vercel
+from .engine import ADVISORY, Policy, resource_rule, stack_rule
+
+POLICIES: list[Policy] = [
+    resource_rule(
+        "iam-no-not-elements",
+        "No Allow statement uses NotAction, NotResource or NotPrincipal.",
+        aws_iam._iam_no_not_elements,
+    ),
+    resource_rule(
+        "iam-no-wildcard-actions",
+        "Allowed actions contain no '*' or '?' (KMS default key policy aside).",
+        aws_iam._iam_no_wildcard_actions,
+    ),
+    resource_rule(
+        "iam-no-wildcard-resources",
+        "Allowed resources contain no '*' or '?' (documented AWS requirements aside).",
+        aws_iam._iam_no_wildcard_resources,
+    ),
+    resource_rule(
+        "iam-ses-send-requires-from-address",
+        "Every SES send permission is limited by ses:FromAddress to the domain.",
+        aws_iam._iam_ses_send_from_address,
+    ),
+    resource_rule(
+        "iam-oidc-trust-pinned",
+        "Web-identity trust: the exact action, a named provider, aud and sub pinned.",
+        aws_iam._iam_oidc_trust_pinned,
+    ),
+    resource_rule(
+        "iam-no-broad-managed-policies",
+        "No AWS managed admin, power-user or full-access policy is attached.",
+        aws_iam._iam_no_broad_managed_policies,
+    ),
+    stack_rule(
+        "iam-access-key-rotation",
+        "Every IAM access key is rotated on a schedule of at most 90 days.",
+        aws_iam._iam_access_key_rotation,
+    ),
+    resource_rule(
+        "resource-policy-no-public-principal",
+        "Queue, topic, key, trust policies and Lambda permissions allow no Principal '*'.",
+        aws_resources._resource_policy_no_public_principal,
+    ),
+    resource_rule(
+        "resource-policy-service-principal-scoped",
+        "Service principals in resource policies are limited by aws:SourceArn/SourceAccount.",
+        aws_resources._resource_policy_service_principal_scoped,
+    ),
+    stack_rule(
+        "sqs-redrive-to-dlq",
+        "Every queue that is not a DLQ redrives to one after 3 to 10 receives.",
+        aws_resources._sqs_redrive_to_dlq,
+    ),
+    stack_rule(
+        "sqs-dlq-retention-14-days",
+        "Dead-letter queues keep messages 14 days.",
+        aws_resources._sqs_dlq_retention,
+    ),
+    resource_rule(
+        "sqs-encryption-at-rest",
+        "SQS queues are encrypted at rest (SSE-SQS or KMS).",
+        aws_resources._sqs_encryption,
+    ),
+    stack_rule(
+        "sqs-visibility-timeout-6x-function-timeout",
+        "A queue's visibility timeout is at least 6x its consuming function's timeout.",
+        aws_resources._sqs_visibility_timeout,
+    ),
+    resource_rule(
+        "lambda-sqs-report-batch-item-failures",
+        "SQS event source mappings report batch item failures.",
+        aws_resources._lambda_sqs_batch_item_failures,
+    ),
+    resource_rule(
+        "lambda-sqs-maximum-concurrency",
+        "SQS event source mappings cap their concurrency (2 to 1000).",
+        aws_resources._lambda_sqs_maximum_concurrency,
+    ),
+    stack_rule(
+        "lambda-log-retention",
+        "Every function logs to a log group with a retention period.",
+        aws_resources._lambda_log_retention,
+    ),
+    resource_rule(
+        "lambda-arm64",
+        "Functions run on arm64 (Graviton).",
+        aws_resources._lambda_arm64,
+        ADVISORY,
+    ),
+    resource_rule(
+        "ses-dkim-rsa-2048",
+        "SES identities sign with Easy DKIM using a 2048-bit key.",
+        aws_resources._ses_dkim_rsa_2048,
+    ),
+    resource_rule(
+        "ses-configuration-set-suppression-and-tls",
+        "SES configuration sets suppress bounces and complaints and require TLS.",
+        aws_resources._ses_configuration_set,
+    ),
+    stack_rule(
+        "ses-dkim-and-dmarc-published",
+        "Every DKIM token has a DNS-only CNAME in Cloudflare and a DMARC record exists.",
+        aws_resources._dkim_records_in_cloudflare,
+    ),
+    resource_rule(
+        "cloudflare-queue-consumer-dlq-and-retries",
+        "Cloudflare queue consumers have a DLQ and at most 100 retries.",
+        cloudflare._cloudflare_consumer_dlq_and_retries,
+    ),
+    resource_rule(
+        "cloudflare-queue-consumer-max-concurrency",
+        "Cloudflare queue consumers cap their concurrency (1 to 250).",
+        cloudflare._cloudflare_consumer_max_concurrency,
+    ),
+    resource_rule(
+        "cloudflare-worker-secret-bindings",
+        "Worker bindings holding a secret (by value or by name) are secret_text.",
+        cloudflare._cloudflare_worker_secret_bindings,
+    ),
+    resource_rule(
+        "vercel-secret-env-sensitive",
+        "Vercel variables holding secrets (by value or by key) are sensitive.",
+        vercel._vercel_secret_env_sensitive,
+    ),
+    resource_rule(
+        "vercel-development-secret-env",
+        "Secrets in development-only Vercel variables (which cannot be sensitive) are flagged.",
+        vercel._vercel_development_secret_env,
+        ADVISORY,
+    ),
+]
+"""Every rule of the pack, in the order ``docs/policies.md`` lists them."""
