@@ -49,7 +49,7 @@ export function validateMessage(message, domain) {
   if (message.from !== undefined && errors.every((e) => e.path !== "/from") && !isOnDomain(message.from, domain)) {
     errors.push({
       path: "/from",
-      error: `\`from\` must be an address on ${domain} or one of its subdomains, but its domain is ${addressDomain(message.from)}`,
+      error: `\`from\` must be an address on ${domain} or one of its subdomains, but its domain is ${addressDomain(message.from)} [not-on-domain]`,
       code: "not-on-domain",
     });
   }
@@ -71,7 +71,7 @@ function mailboxErrors(message) {
       } catch (error) {
         if (!(error instanceof AddressError)) throw error;
         const [path, where] = Array.isArray(value) ? [`/${field}/${index}`, `${field}[${index}]`] : [`/${field}`, field];
-        errors.push({ path, error: `\`${where}\` ${error.reason}`, code: error.code });
+        errors.push({ path, error: `\`${where}\` ${error.reason} [${error.code}]`, code: error.code });
       }
     });
   }
@@ -84,9 +84,9 @@ function headerErrors(headers) {
   for (const name of Object.keys(headers)) {
     const reason = headerError(name, HEADER_RULES);
     if (reason) {
-      errors.push({ path: `/headers/${name}`, error: reason, code: "header-not-allowed" });
+      errors.push({ path: `/headers/${name}`, error: `${reason} [header-not-allowed]`, code: "header-not-allowed" });
     } else if (seen.has(name.toLowerCase())) {
-      errors.push({ path: `/headers/${name}`, error: `'${name}' is given twice (header names are case-insensitive)`, code: "duplicate-header" });
+      errors.push({ path: `/headers/${name}`, error: `'${name}' is given twice (header names are case-insensitive) [duplicate-header]`, code: "duplicate-header" });
     }
     seen.add(name.toLowerCase());
   }

@@ -156,5 +156,6 @@ describe("at the entry points", () => {
     expect(dlq.sent.map((entry) => [entry.body.message_id, entry.body.error_class, entry.body.details.map((d) => d.code)])).toEqual([
       [injected.id, "InvalidMessage", ["display-name-address"]],
     ]);
+    expect(dlq.sent[0].body.reason).toMatch(/\[display-name-address\]$/);
   });
 });
