@@ -25,6 +25,7 @@ __all__ = [
     "EnvVariable",
     "VercelEnv",
     "VercelEnvArgs",
+    "account_oidc_provider_arn",
     "default_send_statement",
     "default_targets",
     "env_variables",
@@ -139,6 +140,14 @@ class VercelEnvArgs(VercelEnvSettings):
     Default: ``None``, which means ``sqs:SendMessage`` and ``sqs:GetQueueUrl`` on
     ``queue_arn``."""
 
+    reuse_account_oidc_provider: bool = field(default=False, metadata=rule(Bool()))
+    """Trust the provider for ``https://oidc.vercel.com/<team_slug>`` that the account
+    already has instead of creating one; its ARN is derived from ``queue_arn``'s partition
+    and account (:func:`account_oidc_provider_arn`). IAM holds one provider per issuer
+    URL in an account, so when several stages share an account, let one create it and set
+    this on the others (the creating stage must be deployed first); or create it once
+    elsewhere and pass ``oidc_provider_arn``. Default: ``False``."""
+
     @property
     def resolved_targets(self) -> tuple[Target, ...]:
         """``targets``, or the stage's default, in :data:`TARGETS` order."""
@@ -192,6 +201,17 @@ class VercelEnvArgs(VercelEnvSettings):
                     "`oidc_provider_arn` must be the ARN of the IAM OIDC provider for "
                     f"'https://{oidc_issuer_host(self.team_slug)}' (ending in {expected!r}), "
                     f"but {self.oidc_provider_arn!r} was provided"
+                )
+        if self.reuse_account_oidc_provider:
+            if not self.oidc:
+                raise ConfigError(
+                    "`reuse_account_oidc_provider` needs `oidc` true, but `oidc` is false: "
+                    "drop `reuse_account_oidc_provider` or turn `oidc` on"
+                )
+            if self.oidc_provider_arn is not None:
+                raise ConfigError(
+                    "`reuse_account_oidc_provider` and `oidc_provider_arn` both name the "
+                    f"provider, but both were provided ({self.oidc_provider_arn!r}): keep one"
                 )
         if isinstance(self.send_statement, Mapping):
             _check_send_statement(self.send_statement)
@@ -289,6 +309,11 @@ class VercelEnv(pulumi.ComponentResource):
         slug = self._args.team_slug
         if self._args.oidc_provider_arn is not None:
             self.oidc_provider_arn = pulumi.Output.from_input(self._args.oidc_provider_arn)
+            return
+        if self._args.reuse_account_oidc_provider:
+            self.oidc_provider_arn = pulumi.Output.from_input(self._args.queue_arn).apply(
+                lambda arn: account_oidc_provider_arn(arn, slug)
+            )
             return
         # No thumbprint: pulumi-aws 7 makes it optional and IAM then fetches the issuer's
         # top intermediate CA thumbprint itself (IAM docs, "Create an OIDC provider").
@@ -410,6 +435,17 @@ def env_variables(
         if "development" in targets and not secret:
             out.append(EnvVariable(key, value, ("development",), sensitive=False, secret=False))
     return out
+
+
+def account_oidc_provider_arn(arn_in_account: str, team_slug: str) -> str:
+    """ARN of the account's IAM OIDC provider for the team's Vercel issuer.
+
+    An OIDC provider's ARN is ``arn:<partition>:iam::<account>:oidc-provider/<issuer host>``
+    (IAM User Guide, "Create an OpenID Connect identity provider"), so any ARN in the
+    account (e.g. the queue's) determines it.
+    """
+    partition, account = arn_in_account.split(":")[1], arn_in_account.split(":")[4]
+    return f"arn:{partition}:iam::{account}:oidc-provider/{oidc_issuer_host(team_slug)}"
 
 
 def oidc_issuer_host(team_slug: str) -> str:

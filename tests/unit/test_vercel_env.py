@@ -13,6 +13,7 @@ from serverless_mail.mocking import Recording, Secret
 from serverless_mail.vercel_env import (
     VercelEnv,
     VercelEnvArgs,
+    account_oidc_provider_arn,
     default_targets,
     send_policy,
     trust_policy,
@@ -118,6 +119,48 @@ def test_existing_oidc_provider_is_reused_not_created(run: Any) -> None:
     assert captured["oidc_provider_arn"] == existing
     trust = json.loads(rec.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Federated": existing}
+
+
+def test_dev_and_prod_in_one_account_share_one_oidc_provider(run: Any) -> None:
+    # GIVEN both stages in one program, as two stacks in one account would deploy them:
+    # prod creates the provider, dev reuses the account's
+    captured: dict[str, Any] = {}
+
+    def program() -> None:
+        prod = VercelEnv("prod-app", PROD)
+        dev = VercelEnv("dev-app", replace(ARGS, reuse_account_oidc_provider=True))
+        prod.oidc_provider_arn.apply(lambda a: captured.setdefault("prod", a))  # type: ignore[union-attr]
+        dev.oidc_provider_arn.apply(lambda a: captured.setdefault("dev", a))  # type: ignore[union-attr]
+        captured["dev_provider"] = dev.oidc_provider
+
+    rec = run(program)
+    # THEN exactly one provider exists for the issuer, and both roles trust it
+    (provider,) = rec.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.inputs["url"] == "https://oidc.vercel.com/acme"
+    assert captured["dev_provider"] is None
+    assert captured["dev"] == captured["prod"] == PROVIDER_ARN
+    trusted = {
+        r.name: json.loads(r.inputs["assumeRolePolicy"])["Statement"][0]["Principal"]
+        for r in rec.of_type("aws:iam/role:Role")
+    }
+    assert trusted == {
+        "prod-app-role": {"Federated": PROVIDER_ARN},
+        "dev-app-role": {"Federated": PROVIDER_ARN},
+    }
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        (QUEUE_ARN, PROVIDER_ARN),
+        (
+            "arn:aws-cn:sqs:cn-north-1:210987654321:q",
+            "arn:aws-cn:iam::210987654321:oidc-provider/oidc.vercel.com/acme",
+        ),
+    ],
+)
+def test_account_oidc_provider_arn_follows_partition_and_account(arn: str, expected: str) -> None:
+    assert account_oidc_provider_arn(arn, "acme") == expected
 
 
 def test_without_oidc_creates_a_scoped_user_and_key_instead_of_a_role(run: Any) -> None:
@@ -522,6 +565,18 @@ def test_send_policy_refuses_anything_broader_than_sending_to_one_queue(
         (
             {"send_statement": {"Effect": "Allow", "Action": "sqs:*", "Resource": QUEUE_ARN}},
             r"`send_statement` must allow only sqs:SendMessage, sqs:GetQueueUrl",
+        ),
+        (
+            {"oidc": False, "reuse_account_oidc_provider": True},
+            r"`reuse_account_oidc_provider` needs `oidc` true, but `oidc` is false",
+        ),
+        (
+            {"reuse_account_oidc_provider": True, "oidc_provider_arn": PROVIDER_ARN},
+            r"`reuse_account_oidc_provider` and `oidc_provider_arn` both name the provider",
+        ),
+        (
+            {"reuse_account_oidc_provider": "yes"},
+            r"`reuse_account_oidc_provider` must be true or false, but 'yes' \(str\)",
         ),
     ],
 )
