@@ -73,6 +73,8 @@ def load_stack_config(project_dir: Path, stack: str) -> StackFiles:
     config: dict[str, Any] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
+        if value is None:
+            continue  # `key:` with no value is unset, as `pulumi config` treats it
         full = key if ":" in key else f"{name}:{key}"
         if isinstance(value, dict) and set(value) == {"secure"}:
             config[full] = SECRET_PLACEHOLDER
@@ -131,6 +133,9 @@ def plan(project_dir: Path, stack: str) -> dict[str, Any]:
             }
             for r in recording.resources
         ],
+        # Options that are not inputs (an import id, custom timeouts), by resource name;
+        # kept out of `resources` so each resource stays {type, name, parent, inputs}.
+        "resource_options": {r.name: r.options for r in recording.resources if r.options},
         "dns_records": outputs.get("dns_records", []),
         "outputs": outputs,
         "violations": [v.as_dict() for v in violations],

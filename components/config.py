@@ -254,6 +254,8 @@ def _section_values(section: str, raw: Any) -> dict[str, Any]:
                 flat[f"{name}.{inner}"] = inner_value
         else:
             flat[str(name)] = value
+    # An explicit null is the same as leaving the key out: its default applies.
+    flat = {name: value for name, value in flat.items() if value is not None}
     for name in flat:
         if name not in known:
             group, _, leaf = name.rpartition(".")

@@ -20,6 +20,7 @@ from .validation import check_domain, is_on_domain
 
 __all__ = [
     "DEFAULT_DKIM_DOMAIN",
+    "DMARC_TAG",
     "EVENT_TYPES",
     "REGION_DKIM_DOMAINS",
     "SEND_EMAIL_ACTIONS",
@@ -70,6 +71,9 @@ REGION_DKIM_DOMAINS = {
 }
 
 SPF_VALUE = "v=spf1 include:amazonses.com ~all"
+
+DMARC_TAG = "serverless-mail:dmarc"
+"""Identity tag marking a DMARC record managed outside the stack."""
 
 # Any well-formed region is accepted (SES keeps adding regions); typos are not.
 REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
@@ -331,6 +335,9 @@ class EmailDomain(pulumi.ComponentResource):
             email_identity=self._args.domain,
             configuration_set_name=self.configuration_set.configuration_set_name,
             dkim_signing_attributes={"next_signing_key_length": "RSA_2048_BIT"},
+            # Says, where the policy pack and an auditor look, that the domain's DMARC
+            # record is kept outside this stack on purpose (DmarcArgs.publish false).
+            tags=None if self._args.dmarc.publish else {DMARC_TAG: "managed-elsewhere"},
             opts=self._child,
         )
         self._tokens: pulumi.Output[list[str]] = self.identity.dkim_signing_attributes.apply(

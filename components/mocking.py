@@ -75,6 +75,9 @@ class RecordedResource:
     """The inputs exactly as sent to the engine (secret signatures included)."""
     provider: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    """Resource options the engine sees that are not inputs (``importId``,
+    ``customTimeouts``), only when set."""
 
     @property
     def parent_name(self) -> str | None:
@@ -255,6 +258,20 @@ _FAKE_OUTPUTS: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] =
 }
 
 
+def _options(request: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if request.importId:
+        options["importId"] = request.importId
+    timeouts = {
+        key: getattr(request.customTimeouts, key)
+        for key in ("create", "update", "delete")
+        if getattr(request.customTimeouts, key)
+    }
+    if timeouts:
+        options["customTimeouts"] = timeouts
+    return options
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
@@ -277,6 +294,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             struct=request.object,
             provider=request.provider or None,
             outputs=_decode(json_format.MessageToDict(response.object)),
+            options=_options(request),
         )
         return response
 

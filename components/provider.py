@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -35,7 +36,8 @@ from pulumi.provider.experimental.schema import generate_schema
 
 from .email_domain import EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
-from .transactional_email import TransactionalEmail, TransactionalEmailArgs
+from .settings import field_docs
+from .transactional_email import OUTPUTS, TransactionalEmail, TransactionalEmailArgs
 from .vercel_env import VercelEnv, VercelEnvArgs
 
 __all__ = [
@@ -67,6 +69,12 @@ class Exposed:
 
     read_outputs: Callable[[Any], Mapping[str, Any]] | None = field(default=None)
     """Where the outputs are read from. Default: ``None`` (the attributes themselves)."""
+
+    off_when_absent: tuple[str, ...] = ()
+    """Optional parts (settings objects) that an absent or ``null`` input turns off: the
+    engine sends no value for either, so the package cannot tell "defaults" from
+    "off"; a program asks for a part by giving its settings (``{}`` for defaults).
+    Default: none."""
 
 
 EXPOSED: tuple[Exposed, ...] = (
@@ -102,17 +110,9 @@ EXPOSED: tuple[Exposed, ...] = (
     Exposed(
         TransactionalEmail,
         TransactionalEmailArgs,
-        {
-            "identity_arn": str,
-            "configuration_set_name": str,
-            "dns_records": list[dict[str, Any]],
-            "queue_url": str,
-            "dead_letter_queue_url": str,
-            "worker_url": str | None,
-            "worker_enqueue_token": str | None,
-            "vercel_role_arn": str | None,
-        },
+        OUTPUTS,
         read_outputs=lambda component: component.outputs,
+        off_when_absent=("lambda_sender", "worker_sender"),
     ),
 )
 """Every component in the package, in schema order: add one entry per component."""
@@ -162,8 +162,11 @@ class _Converter:
             opts: pulumi.ResourceOptions | None = None,
         ) -> None:
             pulumi.ComponentResource.__init__(self, token, name, {}, opts)
+            given = dict(args)
+            for part in entry.off_when_absent:
+                given.setdefault(part, None)
             inner = real(
-                name, to_dataclass(entry.args_type, args), pulumi.ResourceOptions(parent=self)
+                name, to_dataclass(entry.args_type, given), pulumi.ResourceOptions(parent=self)
             )
             values = entry.read_outputs(inner) if entry.read_outputs else None
             outputs = {
@@ -182,7 +185,7 @@ class _Converter:
         }
         namespace = {
             "__init__": __init__,
-            "__doc__": real.__doc__,
+            "__doc__": plain_text(real.__doc__ or ""),
             "__module__": __name__,
             "__qualname__": real.__name__,
             "__annotations__": {k: _output_type(t) for k, t in entry.outputs.items()},
@@ -194,7 +197,7 @@ class _Converter:
     def typed_dict(self, dc: type) -> type:
         if dc in self._typed_dicts:
             return self._typed_dicts[dc]
-        hints = inspect.get_annotations(dc, eval_str=True)
+        hints = _annotations(dc)
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(dc):
             ptype = self.provider_type(hints[f.name], f"{dc.__name__}.{f.name}")
@@ -207,14 +210,15 @@ class _Converter:
         # dataclass, whose field docstrings are the one documentation of each argument.
         td.__module__ = dc.__module__
         td.__qualname__ = dc.__qualname__
-        td.__doc__ = dc.__doc__
+        td.__doc__ = plain_text(dc.__doc__ or "")
+        td.__dataclass_source__ = dc  # type: ignore[attr-defined]
         self._typed_dicts[dc] = td
         return td
 
     def provider_type(self, t: Any, where: str) -> Any:
         origin, args = typing.get_origin(t), typing.get_args(t)
         if origin in (Union, types.UnionType) and type(None) in args:
-            rest = tuple(a for a in args if a is not type(None))
+            rest = _typed_arms(args)
             inner = rest[0] if len(rest) == 1 else Union[rest]  # noqa: UP007
             return Optional[self.provider_type(inner, where)]  # noqa: UP045
         if is_input(t):
@@ -232,7 +236,7 @@ class _Converter:
         raise TypeError(f"{where}: the component package cannot express {t!r}")
 
     def to_dataclass(self, dc: type, values: Mapping[str, Any]) -> Any:
-        hints = inspect.get_annotations(dc, eval_str=True)
+        hints = _annotations(dc)
         kwargs = {
             f.name: self._from_wire(hints[f.name], values[f.name])
             for f in dataclasses.fields(dc)
@@ -245,7 +249,7 @@ class _Converter:
             return value
         origin, args = typing.get_origin(t), typing.get_args(t)
         if origin in (Union, types.UnionType) and type(None) in args:
-            rest = [a for a in args if a is not type(None)]
+            rest = _typed_arms(args)
             return self._from_wire(rest[0], value) if len(rest) == 1 else value
         if t is int and isinstance(value, float) and value.is_integer():
             # Numbers arrive as floats; the experimental host converts integer inputs
@@ -265,3 +269,56 @@ def _output_type(t: Any) -> Any:
         (inner,) = (a for a in args if a is not type(None))
         return Optional[pulumi.Output[inner]]  # type: ignore[valid-type]  # noqa: UP045
     return pulumi.Output[t]
+
+
+def _typed_arms(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A union's arms without ``None``, and without a ``Mapping`` arm that only stands
+    beside a settings dataclass for Python callers (``X | Mapping[str, Any] | None``)."""
+    rest = tuple(a for a in args if a is not type(None))
+    if any(dataclasses.is_dataclass(a) for a in rest):
+        rest = tuple(a for a in rest if typing.get_origin(a) not in (Mapping, dict))
+    return rest
+
+
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+_RST_ROLE = re.compile(r":(?:class|data|meth|func|attr):`~?([^`]+)`")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as a schema description: reStructuredText markup as plain backticks,
+    indentation removed, wrapped lines joined into paragraphs."""
+    text = _RST_ROLE.sub(r"`\1`", _RST_LITERAL.sub(r"`\1`", inspect.cleandoc(doc)))
+    paragraphs = re.split(r"\n\s*\n", text)
+    return "\n\n".join(
+        p if re.search(r"^\s*(?:[-*]|\w[\w /]*:\s*$)", p, re.M) else " ".join(p.split())
+        for p in paragraphs
+    )
+
+
+_ORIGINAL_GET_DOCSTRING = Analyzer.get_docstring
+
+
+def _plain_docstring(self: Analyzer, typ: type, name: str) -> str | None:
+    source = getattr(typ, "__dataclass_source__", None)
+    if source is not None:
+        # Our TypedDicts stand for a dataclass whose fields may be inherited
+        # (VercelEnvArgs from VercelEnvSettings): read each field's own docstring.
+        found: str | None = field_docs(source).get(name)
+    else:
+        found = _ORIGINAL_GET_DOCSTRING(self, typ, name)
+    return plain_text(found) if found else found
+
+
+def _annotations(dc: type) -> dict[str, Any]:
+    """A dataclass's field annotations, evaluated, its bases' included."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(dc.__mro__):
+        if dataclasses.is_dataclass(klass):
+            hints.update(inspect.get_annotations(klass, eval_str=True))
+    return hints
+
+
+# The analyzer (ours and the one component_provider_host builds) reads descriptions
+# straight from the dataclass field docstrings, which are written in reStructuredText
+# for Python readers; other languages' SDKs show descriptions as plain text.
+Analyzer.get_docstring = _plain_docstring  # type: ignore[method-assign]

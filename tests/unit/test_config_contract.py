@@ -1,0 +1,493 @@
+"""The config contract: every key of the stage config, through the path `pulumi up` takes.
+
+For each row of ``CONFIG_KEYS`` a stage file (the shipped dev stage with that one key
+changed to a valid, non-default value) goes through the real ``__main__.py`` in the
+offline plan (``serverless-mail plan --json``), and the test asserts the value arrived
+in the planned resource input it controls. Then one invalid value per key must exit 2
+with one line naming the key. A key added to the table without a case here fails
+``test_every_key_has_a_contract_case``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from serverless_mail.cli import main
+from serverless_mail.config import CONFIG_KEYS, NAMESPACE
+
+from tests.conftest import ROOT
+
+# --- the plan as the tests read it ----------------------------------------------------
+
+
+class Plan:
+    """One offline plan's JSON, with look-ups by logical name."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+        self.by_name = {r["name"]: r for r in result["resources"]}
+
+    def exists(self, name: str) -> bool:
+        return name in self.by_name
+
+    def input(self, name: str, path: str) -> Any:
+        value: Any = self.by_name[name]["inputs"]
+        for part in path.split("."):
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        return value
+
+    def json_input(self, name: str, path: str) -> Any:
+        return json.loads(self.input(name, path))
+
+    def env(self, variable: str) -> str:
+        return str(self.input("mail-lambda-function", f"environment.variables.{variable}"))
+
+    def consumer(self, setting: str) -> Any:
+        return self.input("mail-worker-consumer", f"settings.{setting}")
+
+    def dmarc(self) -> str:
+        return str(self.input("mail-domain-dmarc", "content"))
+
+    def output(self, key: str) -> Any:
+        return self.result["outputs"][key]
+
+    def options(self, name: str) -> dict[str, Any]:
+        return dict(self.result["resource_options"].get(name, {}))
+
+    def vercel_variables(self) -> list[dict[str, Any]]:
+        return [
+            r["inputs"]
+            for r in self.result["resources"]
+            if r["type"] == "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
+        ]
+
+
+def base_stage() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
+
+
+def set_key(config: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``serverless-mail:lambda.memoryMb`` (or ``aws:region``) in a stage config."""
+    if key.startswith("aws:"):
+        config[key] = value
+        return
+    section, _, path = key.removeprefix(f"{NAMESPACE}:").partition(".")
+    node = config.setdefault(f"{NAMESPACE}:{section}", {})
+    *parents, leaf = path.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder holding the repository's own Pulumi.yaml and __main__.py."""
+    folder = tmp_path_factory.mktemp("project")
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, folder / name)
+    return folder
+
+
+def run_plan(project: Path, config: dict[str, Any], capsys: Any) -> tuple[int, str, str]:
+    (project / "Pulumi.contract.yaml").write_text(yaml.safe_dump({"config": config}))
+    code = main(["plan", "--stack", "contract", "--dir", str(project), "--json"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- one case per key -----------------------------------------------------------------
+
+KMS_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/oidc.vercel.com/example-team"
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    """The key without the namespace: ``lambda.memoryMb`` (or ``aws:region``)."""
+    value: Any
+    """A valid value that differs from the default and from the dev stage's."""
+    arrived: Callable[[Plan], bool]
+    """Whether the value reached the planned input it controls."""
+    also: dict[str, Any] = field(default_factory=dict)
+    """Other keys the value needs (``batchSize`` above 10 needs a window)."""
+
+    @property
+    def full_key(self) -> str:
+        return self.key if self.key.startswith("aws:") else f"{NAMESPACE}:{self.key}"
+
+
+CASES = [
+    Case(
+        "aws:region",
+        "ap-southeast-3",
+        # ap-southeast-3 signs with a region-specific DKIM domain.
+        lambda p: (
+            p.input("mail-domain-mail-from-mx", "content")
+            == "feedback-smtp.ap-southeast-3.amazonses.com"
+            and str(p.input("mail-domain-dkim-1", "content")).endswith(
+                ".dkim.ap-southeast-3.amazonses.com"
+            )
+        ),
+    ),
+    Case(
+        "cloudflare.accountId",
+        "fedcba9876543210fedcba9876543210",
+        lambda p: (
+            p.input("mail-worker-queue", "accountId") == "fedcba9876543210fedcba9876543210"
+            and p.input("mail-worker-consumer", "accountId") == "fedcba9876543210fedcba9876543210"
+        ),
+    ),
+    Case(
+        "cloudflare.zoneId",
+        "ffffeeeeddddccccbbbbaaaa99998888",
+        lambda p: (
+            {p.input(n, "zoneId") for n in p.by_name if n.startswith("mail-domain-dkim")}
+            == {"ffffeeeeddddccccbbbbaaaa99998888"}
+        ),
+    ),
+    Case(
+        # The zone name reaches no resource: it is what the domain (and the Worker's
+        # custom domain) must be in. The plan runs with both moved into the new zone.
+        "cloudflare.zoneName",
+        "example.org",
+        lambda p: p.input("mail-domain-identity", "emailIdentity") == "dev-mail.example.org",
+        also={
+            "email.domain": "dev-mail.example.org",
+            "email.defaultFrom": "no-reply@dev-mail.example.org",
+        },
+    ),
+    Case(
+        "email.domain",
+        "mail.example.com",
+        lambda p: (
+            p.input("mail-domain-identity", "emailIdentity") == "mail.example.com"
+            and p.input("mail-domain-dmarc", "name") == "_dmarc.mail.example.com"
+        ),
+        also={"email.defaultFrom": "no-reply@mail.example.com"},
+    ),
+    Case(
+        "email.defaultFrom",
+        "Alerts <alerts@dev-mail.example.com>",
+        lambda p: p.env("EMAIL_DEFAULT_FROM") == "Alerts <alerts@dev-mail.example.com>",
+    ),
+    Case(
+        "email.mailFromSubdomain",
+        "mx1",
+        lambda p: p.input("mail-domain-mail-from", "mailFromDomain") == "mx1.dev-mail.example.com",
+    ),
+    Case(
+        "email.mailFromBehaviorOnMxFailure",
+        "REJECT_MESSAGE",
+        lambda p: p.input("mail-domain-mail-from", "behaviorOnMxFailure") == "REJECT_MESSAGE",
+    ),
+    Case("email.dnsTtl", 600, lambda p: p.input("mail-domain-dmarc", "ttl") == 600),
+    Case(
+        "email.waitForVerification",
+        True,
+        lambda p: p.input("mail-domain-verification", "domain") == "dev-mail.example.com",
+    ),
+    Case(
+        "email.verificationTimeoutMinutes",
+        42,
+        lambda p: p.options("mail-domain-verification")["customTimeouts"]["create"] == "42m",
+        also={"email.waitForVerification": True},
+    ),
+    Case(
+        "email.configurationSetName",
+        "shop-dev",
+        lambda p: (
+            p.input("mail-domain-config", "configurationSetName") == "shop-dev"
+            and p.env("EMAIL_CONFIGURATION_SET") == "shop-dev"
+        ),
+    ),
+    Case("email.dmarc.policy", "reject", lambda p: "; p=reject;" in p.dmarc()),
+    Case("email.dmarc.subdomainPolicy", "reject", lambda p: "; sp=reject;" in p.dmarc()),
+    Case("email.dmarc.percent", 25, lambda p: "; pct=25;" in p.dmarc()),
+    Case(
+        "email.dmarc.aggregateReportAddresses",
+        ["dmarc@example.com", "dmarc@reports.example.net"],
+        lambda p: "; rua=mailto:dmarc@example.com,mailto:dmarc@reports.example.net;" in p.dmarc(),
+    ),
+    Case("email.dmarc.dkimAlignment", "s", lambda p: "; adkim=s;" in p.dmarc()),
+    Case("email.dmarc.spfAlignment", "s", lambda p: p.dmarc().endswith('; aspf=s"')),
+    Case(
+        "email.dmarc.publish",
+        False,
+        lambda p: (
+            not p.exists("mail-domain-dmarc")
+            and all(not r["name"].startswith("_dmarc.") for r in p.result["dns_records"])
+        ),
+    ),
+    Case(
+        "email.dmarc.adoptRecordId",
+        "0123456789abcdef0123456789abcdef",
+        lambda p: (
+            p.options("mail-domain-dmarc")["importId"]
+            == "00112233445566778899aabbccddeeff/0123456789abcdef0123456789abcdef"
+        ),
+    ),
+    Case(
+        "queue.maxReceiveCount",
+        7,
+        lambda p: p.json_input("mail-queue-queue", "redrivePolicy")["maxReceiveCount"] == 7,
+    ),
+    Case(
+        "queue.messageRetentionSeconds",
+        86400,
+        lambda p: p.input("mail-queue-queue", "messageRetentionSeconds") == 86400,
+    ),
+    Case(
+        "queue.visibilityTimeoutSeconds",
+        900,
+        lambda p: p.input("mail-queue-queue", "visibilityTimeoutSeconds") == 900,
+    ),
+    Case(
+        "queue.kmsKeyArn",
+        KMS_KEY,
+        lambda p: (
+            p.input("mail-queue-queue", "kmsMasterKeyId") == KMS_KEY
+            and p.input("mail-queue-dlq", "kmsMasterKeyId") == KMS_KEY
+        ),
+    ),
+    Case(
+        "queue.alarmEmail",
+        "ops@example.com",
+        lambda p: p.input("mail-queue-alarms-email", "endpoint") == "ops@example.com",
+    ),
+    Case(
+        "lambda.enabled",
+        False,
+        lambda p: (
+            not any(n.startswith("mail-lambda") for n in p.by_name)
+            and "lambda_function_name" not in p.result["outputs"]
+            and p.exists("mail-queue-queue")
+        ),
+    ),
+    Case("lambda.timeoutSeconds", 60, lambda p: p.input("mail-lambda-function", "timeout") == 60),
+    Case("lambda.memoryMb", 1024, lambda p: p.input("mail-lambda-function", "memorySize") == 1024),
+    Case(
+        "lambda.batchSize",
+        50,
+        lambda p: p.input("mail-lambda-queue-events", "batchSize") == 50,
+        also={"lambda.batchingWindowSeconds": 2},
+    ),
+    Case(
+        "lambda.batchingWindowSeconds",
+        3,
+        lambda p: (
+            p.input("mail-lambda-queue-events", "maximumBatchingWindowInSeconds") == 3
+            # The queue's visibility timeout follows the window (6 x 30 + 3).
+            and p.input("mail-queue-queue", "visibilityTimeoutSeconds") == 183
+        ),
+    ),
+    Case(
+        "lambda.maximumConcurrency",
+        7,
+        lambda p: p.input("mail-lambda-queue-events", "scalingConfig.maximumConcurrency") == 7,
+    ),
+    Case(
+        "lambda.reservedConcurrency",
+        30,
+        lambda p: p.input("mail-lambda-function", "reservedConcurrentExecutions") == 30,
+    ),
+    Case("lambda.sendConcurrency", 4, lambda p: p.env("EMAIL_SEND_CONCURRENCY") == "4"),
+    Case(
+        "lambda.logRetentionDays",
+        60,
+        lambda p: p.input("mail-lambda-logs", "retentionInDays") == 60,
+    ),
+    Case(
+        "lambda.pointInTimeRecovery",
+        False,
+        lambda p: p.input("mail-lambda-idempotency", "pointInTimeRecovery.enabled") is False,
+    ),
+    Case(
+        "lambda.architecture",
+        "x86_64",
+        lambda p: (
+            p.input("mail-lambda-function", "architectures") == ["x86_64"]
+            and str(p.input("mail-lambda-function", "layers.0")).endswith(":27")
+            and "x86_64" in str(p.input("mail-lambda-function", "layers.0"))
+        ),
+    ),
+    Case("lambda.logLevel", "WARNING", lambda p: p.env("POWERTOOLS_LOG_LEVEL") == "WARNING"),
+    Case(
+        "worker.enabled",
+        False,
+        lambda p: (
+            not any(n.startswith("mail-worker") for n in p.by_name)
+            and "worker_url" not in p.result["outputs"]
+            and {v["key"] for v in p.vercel_variables()}.isdisjoint(
+                {"EMAIL_WORKER_URL", "EMAIL_WORKER_TOKEN"}
+            )
+        ),
+    ),
+    Case(
+        "worker.scriptName",
+        "mail-api-dev",
+        lambda p: (
+            p.input("mail-worker-script", "scriptName") == "mail-api-dev"
+            and p.input("mail-worker-consumer", "scriptName") == "mail-api-dev"
+        ),
+    ),
+    Case("worker.maxBatchSize", 25, lambda p: p.consumer("batchSize") == 25),
+    Case("worker.maxBatchTimeoutSeconds", 9, lambda p: p.consumer("maxWaitTimeMs") == 9000),
+    Case("worker.maxRetries", 7, lambda p: p.consumer("maxRetries") == 7),
+    Case("worker.retryDelaySeconds", 45, lambda p: p.consumer("retryDelay") == 45),
+    Case(
+        "worker.customDomain",
+        "mail-api.example.com",
+        lambda p: (
+            p.input("mail-worker-custom-domain", "hostname") == "mail-api.example.com"
+            and p.input("mail-worker-custom-domain", "zoneId") == "00112233445566778899aabbccddeeff"
+            and p.output("worker_url") == "https://mail-api.example.com"
+        ),
+    ),
+    Case(
+        "worker.workersDev",
+        False,
+        lambda p: not p.exists("mail-worker-workers-dev") and p.exists("mail-worker-custom-domain"),
+        also={"worker.customDomain": "mail-api.example.com", "worker.workersDevSubdomain": None},
+    ),
+    Case(
+        "worker.workersDevSubdomain",
+        "acme",
+        lambda p: (
+            p.output("worker_url")
+            == "https://serverless-mail-contract-mail-worker.acme.workers.dev"
+        ),
+        # Without a subdomain the Worker's URL is unknown, which Vercel cannot take.
+        also={"vercel.enabled": False},
+    ),
+    Case(
+        "worker.observability",
+        False,
+        lambda p: p.input("mail-worker-script", "observability.enabled") is False,
+    ),
+    Case(
+        "vercel.enabled",
+        False,
+        lambda p: (
+            not any(n.startswith("mail-vercel") for n in p.by_name)
+            and "vercel_role_arn" not in p.result["outputs"]
+        ),
+    ),
+    Case(
+        "vercel.teamSlug",
+        "acme",
+        lambda p: p.input("mail-vercel-oidc", "url") == "https://oidc.vercel.com/acme",
+    ),
+    Case(
+        "vercel.projectId",
+        "prj_Other123",
+        lambda p: {v["projectId"] for v in p.vercel_variables()} == {"prj_Other123"},
+    ),
+    Case(
+        "vercel.projectName",
+        "shop",
+        lambda p: (
+            "project:shop:environment:"
+            in json.dumps(p.json_input("mail-vercel-role", "assumeRolePolicy"))
+        ),
+    ),
+    Case(
+        "vercel.teamId",
+        "team_Other123",
+        lambda p: {v["teamId"] for v in p.vercel_variables()} == {"team_Other123"},
+    ),
+    Case(
+        "vercel.targets",
+        ["preview"],
+        lambda p: {tuple(v["targets"]) for v in p.vercel_variables()} == {("preview",)},
+    ),
+    Case(
+        "vercel.oidc",
+        False,
+        lambda p: (
+            not p.exists("mail-vercel-oidc")
+            and any(
+                r["type"] == "aws:iam/user:User" and r["name"].startswith("mail-vercel")
+                for r in p.result["resources"]
+            )
+        ),
+    ),
+    Case(
+        "vercel.oidcProviderArn",
+        PROVIDER_ARN,
+        lambda p: (
+            not p.exists("mail-vercel-oidc")
+            and p.json_input("mail-vercel-role", "assumeRolePolicy")["Statement"][0]["Principal"]
+            == {"Federated": PROVIDER_ARN}
+        ),
+    ),
+]
+
+CASES_BY_KEY = {case.full_key: case for case in CASES}
+
+
+def arrived(case: Case, plan: Plan) -> bool:
+    """``case.arrived``, where a resource or input that does not exist means no."""
+    try:
+        return case.arrived(plan)
+    except (KeyError, IndexError):
+        return False
+
+
+def test_every_key_has_a_contract_case() -> None:
+    assert sorted(CASES_BY_KEY) == sorted(k.key for k in CONFIG_KEYS)
+    assert len(CASES_BY_KEY) == len(CASES)
+
+
+@pytest.mark.parametrize("key", [k.key for k in CONFIG_KEYS])
+def test_a_non_default_value_reaches_the_planned_resource(
+    key: str, project: Path, capsys: Any
+) -> None:
+    case = CASES_BY_KEY[key]
+    config = base_stage()
+    table_key = next(k for k in CONFIG_KEYS if k.key == key)
+    if not table_key.required and not (table_key.default_text or "").startswith("required"):
+        set_key(config, key, None)  # the base takes the default, whatever dev says
+    assert case.value != table_key.default, "the contract value must not be the default"
+    for other, value in case.also.items():
+        set_key(config, other if other.startswith("aws:") else f"{NAMESPACE}:{other}", value)
+    # GIVEN the plan without the change does not show the value (or, where the other
+    # keys only make sense with it, such as a domain in the new zone, is refused)
+    code, out, err = run_plan(project, config, capsys)
+    if code == 0:
+        assert not arrived(case, Plan(json.loads(out))), "the base stage already shows it"
+    else:
+        assert code == 2 and case.also, err
+    # WHEN the key is set
+    set_key(config, key, case.value)
+    code, out, err = run_plan(project, config, capsys)
+    # THEN the plan passes and the value is in the resource input it controls
+    assert code == 0, err
+    assert case.arrived(Plan(json.loads(out)))
+
+
+@pytest.mark.parametrize("key", [k.key for k in CONFIG_KEYS])
+def test_an_invalid_value_exits_2_with_one_line_naming_the_key(
+    key: str, project: Path, capsys: Any
+) -> None:
+    table_key = next(k for k in CONFIG_KEYS if k.key == key)
+    assert table_key.rule is not None, f"{key} has no rule"
+    config = copy.deepcopy(base_stage())
+    for other, value in CASES_BY_KEY[key].also.items():
+        set_key(config, other if other.startswith("aws:") else f"{NAMESPACE}:{other}", value)
+    set_key(config, key, table_key.rule.invalid_example())
+    code, out, err = run_plan(project, config, capsys)
+    assert code == 2, out
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("serverless-mail: error: ")
+    assert f"`{key}`" in lines[0] or f"`{key}[" in lines[0], lines[0]
