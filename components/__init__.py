@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .config import CONFIG_KEYS, ConfigKey, StageConfig, load_stage_config, parse_stage_config
 from .email_domain import DmarcArgs, EmailDomain, EmailDomainArgs
+from .email_events import EmailEvents, EmailEventsArgs, EmailEventsSettings
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
@@ -18,6 +19,9 @@ __all__ = [
     "DmarcArgs",
     "EmailDomain",
     "EmailDomainArgs",
+    "EmailEvents",
+    "EmailEventsArgs",
+    "EmailEventsSettings",
     "EmailQueue",
     "EmailQueueArgs",
     "LambdaSender",

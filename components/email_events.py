@@ -26,8 +26,7 @@ import json
 import os
 import tempfile
 import urllib.parse
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -62,7 +61,8 @@ from .lambda_sender import (
     log_write_statement,
     policy_document,
 )
-from .validation import check_bool, check_choice, check_int, check_pattern, is_unresolved
+from .settings import Bool, Choice, Int, Rule, check_fields, rule, strict_args
+from .validation import check_pattern, is_unresolved
 
 __all__ = [
     "DOMAIN_EVENT_TYPES",
@@ -71,6 +71,7 @@ __all__ = [
     "READ_HISTORY_ACTIONS",
     "EmailEvents",
     "EmailEventsArgs",
+    "EmailEventsSettings",
     "events_queue_policy",
     "guarded_rate_expression",
 ]
@@ -108,8 +109,208 @@ WEBHOOK_SECRET_BYTES = 32
 MAX_ATTEMPTS_RANGE = (2, 9)
 
 
+@dataclass(frozen=True)
+class Rate(Rule):
+    """A rate such as ``0.05`` (5%): a number above 0 and at most 1."""
+
+    type_name = "number"
+
+    def check(self, key: str, value: Any) -> None:
+        if is_unresolved(value):
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"`{key}` must be a number above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
+                f"but {value!r} ({type(value).__name__}) was provided"
+            )
+        if not 0 < value <= 1:
+            raise ConfigError(
+                f"`{key}` must be above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
+                f"but {value} was provided"
+            )
+
+    def describe(self) -> str:
+        return "number, above 0 and at most 1 (0.05 is 5%)"
+
+    def invalid_example(self) -> Any:
+        return 1.5
+
+
+@dataclass(frozen=True)
+class Period(Int):
+    """A CloudWatch alarm period: a multiple of 60 seconds in ``[low, high]``."""
+
+    def check(self, key: str, value: Any) -> None:
+        super().check(key, value)
+        if not is_unresolved(value) and value % 60:
+            raise ConfigError(
+                f"`{key}` must be a multiple of 60 seconds (CloudWatch alarm periods), "
+                f"but {value} was provided"
+            )
+
+    def describe(self) -> str:
+        return f"integer, {self.low} to {self.high}, a multiple of 60"
+
+
+@dataclass(frozen=True)
+class HttpsUrls(Rule):
+    """A list of at most ``most`` distinct ``https://`` URLs."""
+
+    most: int
+    type_name = "list of URLs"
+
+    def check(self, key: str, value: Any) -> None:
+        if is_unresolved(value):
+            return
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(
+                f"`{key}` must be a list of https:// URLs, but {value!r} was provided"
+            )
+        if len(value) > self.most:
+            raise ConfigError(
+                f"`{key}` may name at most {self.most} endpoints, but {len(value)} were "
+                "provided: fan out from one endpoint of the app instead"
+            )
+        for i, url in enumerate(value):
+            if not is_https_url(url):
+                raise ConfigError(
+                    f"`{key}[{i}]` must be an https:// URL with a host and no spaces, "
+                    f"but {url!r} was provided"
+                )
+        if len(set(value)) != len(value):
+            raise ConfigError(f"`{key}` must not name the same endpoint twice")
+
+    def describe(self) -> str:
+        return f"list of https:// URLs (at most {self.most})"
+
+    def invalid_example(self) -> Any:
+        return ["http://app.example.com/hooks"]
+
+
+def is_https_url(value: Any) -> bool:
+    """An absolute ``https://`` URL with a host, no whitespace, at most 2048 characters."""
+    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
+        return False
+    parts = urllib.parse.urlsplit(value)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+@strict_args
 @dataclass(frozen=True, kw_only=True)
-class EmailEventsArgs:
+class EmailEventsSettings:
+    """What a stage may set on :class:`EmailEvents`; :class:`EmailEventsArgs` adds the
+    wiring."""
+
+    webhook_urls: tuple[str, ...] = field(default=(), metadata=rule(HttpsUrls(MAX_WEBHOOK_URLS)))
+    """HTTPS endpoints (at most 5, distinct) that receive every event, signed per
+    Standard Webhooks. Default: ``()`` (no webhooks, no secret)."""
+
+    webhook_timeout_seconds: int = field(default=5, metadata=rule(Int(1, 30)))
+    """How long one endpoint may take to answer, in seconds (1 to 30). Default: ``5``."""
+
+    engagement_events: bool = field(default=False, metadata=rule(Bool()))
+    """Also publish OPEN and CLICK (SES then rewrites links and adds a tracking pixel).
+    Default: ``False``."""
+
+    history_ttl_days: int = field(default=90, metadata=rule(Int(1, 3650)))
+    """Days a message's history is kept after its last event (1 to 3650). Default: ``90``."""
+
+    point_in_time_recovery: bool = field(default=True, metadata=rule(Bool()))
+    """Point-in-time recovery of the history table. Default: ``True``."""
+
+    max_attempts: int = field(default=8, metadata=rule(Int(*MAX_ATTEMPTS_RANGE)))
+    """Deliveries of one event before it goes to the events DLQ with its reason (2 to
+    9). Default: ``8``."""
+
+    retry_base_seconds: int = field(default=30, metadata=rule(Int(0, 43200)))
+    """First retry delay of a failed event, doubled on each attempt, in seconds (0 to
+    43200). Default: ``30``."""
+
+    retry_max_seconds: int = field(default=900, metadata=rule(Int(0, 43200)))
+    """Longest retry delay, in seconds (``retry_base_seconds`` to 43200). Default:
+    ``900``."""
+
+    message_retention_seconds: int = field(
+        default=4 * 24 * 60 * 60, metadata=rule(Int(60, DEAD_LETTER_RETENTION_SECONDS))
+    )
+    """How long the events queue keeps an event, in seconds (60 to 1209600). Default:
+    ``345600`` (4 days)."""
+
+    timeout_seconds: int = field(default=60, metadata=rule(Int(1, 900)))
+    """Function timeout, in seconds (1 to 900); at least ``batch_size`` x endpoints x
+    ``webhook_timeout_seconds``. Default: ``60``."""
+
+    memory_mb: int = field(default=256, metadata=rule(Int(128, 10240)))
+    """Function memory, in MB (128 to 10240). Default: ``256``."""
+
+    batch_size: int = field(default=10, metadata=rule(Int(1, 10)))
+    """Events per invocation (1 to 10). Default: ``10``."""
+
+    maximum_concurrency: int = field(default=2, metadata=rule(Int(2, 1000)))
+    """Most concurrent invocations the event source starts (2 to 1000). Default: ``2``."""
+
+    log_retention_days: int = field(
+        default=30, metadata=rule(Choice(LOG_RETENTION_DAYS, "CloudWatch's retention values"))
+    )
+    """Retention of the function's log group, one of CloudWatch's values (1, 3, 5, 7,
+    14, 30, 60, 90, … 3653). Default: ``30``."""
+
+    architecture: Architecture = field(
+        default="arm64", metadata=rule(Choice(get_args(Architecture)))
+    )
+    """Instruction set, ``"arm64"`` or ``"x86_64"``. Default: ``"arm64"``."""
+
+    log_level: LogLevel = field(default="INFO", metadata=rule(Choice(get_args(LogLevel))))
+    """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
+
+    bounce_rate_warning: float = field(default=0.02, metadata=rule(Rate()))
+    """``Reputation.BounceRate`` (above 0, at most 1) that raises the warning alarm.
+    Default: ``0.02`` (2%; AWS reviews an account at 5%)."""
+
+    bounce_rate_critical: float = field(default=0.05, metadata=rule(Rate()))
+    """``Reputation.BounceRate`` that raises the critical alarm; above the warning.
+    Default: ``0.05`` (AWS's review threshold)."""
+
+    complaint_rate_warning: float = field(default=0.0005, metadata=rule(Rate()))
+    """``Reputation.ComplaintRate`` (above 0, at most 1) that raises the warning alarm.
+    Default: ``0.0005`` (0.05%; AWS reviews an account at 0.1%)."""
+
+    complaint_rate_critical: float = field(default=0.001, metadata=rule(Rate()))
+    """``Reputation.ComplaintRate`` that raises the critical alarm; above the warning.
+    Default: ``0.001`` (AWS's review threshold)."""
+
+    reputation_min_sends: int = field(default=100, metadata=rule(Int(1, 1_000_000)))
+    """Sends in the reputation period below which the rate alarms stay quiet (1 to
+    1000000): one bounce in ten sends is not a page. Default: ``100``."""
+
+    reputation_period_seconds: int = field(default=3600, metadata=rule(Period(300, 86400)))
+    """Period of the reputation alarms and their volume guard, in seconds (300 to 86400,
+    a multiple of 60). Default: ``3600``."""
+
+    send_queue_age_seconds: int = field(default=900, metadata=rule(Int(60, 1_209_600)))
+    """Age of the oldest message on the send queue that raises an alarm, in seconds (60
+    to 1209600). Default: ``900`` (15 minutes)."""
+
+    events_queue_age_seconds: int = field(default=3600, metadata=rule(Int(60, 1_209_600)))
+    """Age of the oldest event on the events queue that raises an alarm, in seconds (60
+    to 1209600; above the retries' total backoff). Default: ``3600``."""
+
+    lambda_errors_threshold: int = field(default=1, metadata=rule(Int(1, 100_000)))
+    """Errors of a function per alarm period that raise an alarm, for each function (1
+    to 100000). Default: ``1`` (records fail one by one, so an invocation error is a bug)."""
+
+    lambda_throttles_threshold: int = field(default=1, metadata=rule(Int(1, 100_000)))
+    """Throttles of a function per alarm period that raise an alarm (1 to 100000).
+    Default: ``1``."""
+
+    alarm_period_seconds: int = field(default=300, metadata=rule(Period(60, 3600)))
+    """Period of the queue-age and function alarms, in seconds (60 to 3600, a multiple
+    of 60). Default: ``300``."""
+
+
+@strict_args
+@dataclass(frozen=True, kw_only=True)
+class EmailEventsArgs(EmailEventsSettings):
     """Arguments of :class:`EmailEvents`."""
 
     domain: EmailDomain
@@ -129,104 +330,6 @@ class EmailEventsArgs:
     """The Lambda sender's function name, for its error and throttle alarms. Default:
     ``None`` (the Lambda path is off)."""
 
-    webhook_urls: Sequence[str] = ()
-    """HTTPS endpoints (at most 5) that receive every event, signed per Standard
-    Webhooks. Default: ``()`` (no webhooks, no secret)."""
-
-    webhook_timeout_seconds: int = 5
-    """How long one endpoint may take to answer, in seconds (1 to 30). Default: ``5``."""
-
-    engagement_events: bool = False
-    """Also publish OPEN and CLICK (SES then rewrites links and adds a tracking pixel).
-    Default: ``False``."""
-
-    history_ttl_days: int = 90
-    """Days a message's history is kept after its last event (1 to 3650). Default: ``90``."""
-
-    point_in_time_recovery: bool = True
-    """Point-in-time recovery of the history table. Default: ``True``."""
-
-    max_attempts: int = 8
-    """Deliveries of one event before it goes to the events DLQ with its reason (2 to
-    9). Default: ``8``."""
-
-    retry_base_seconds: int = 30
-    """First retry delay of a failed event, doubled on each attempt (0 to 43200).
-    Default: ``30``."""
-
-    retry_max_seconds: int = 900
-    """Longest retry delay (at least ``retry_base_seconds``, at most 43200). Default:
-    ``900``."""
-
-    message_retention_seconds: int = 4 * 24 * 60 * 60
-    """How long the events queue keeps an event (60 to 1209600). Default: ``345600``."""
-
-    timeout_seconds: int = 60
-    """Function timeout (1 to 900); at least ``batch_size`` x endpoints x
-    ``webhook_timeout_seconds``. Default: ``60``."""
-
-    memory_mb: int = 256
-    """Function memory, in MB (128 to 10240). Default: ``256``."""
-
-    batch_size: int = 10
-    """Events per invocation (1 to 10). Default: ``10``."""
-
-    maximum_concurrency: int = 2
-    """Most concurrent invocations (2 to 1000). Default: ``2``."""
-
-    log_retention_days: int = 30
-    """Retention of the function's log group, one of CloudWatch's values. Default: ``30``."""
-
-    architecture: Architecture = "arm64"
-    """Instruction set. Default: ``"arm64"``."""
-
-    log_level: LogLevel = "INFO"
-    """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
-
-    bounce_rate_warning: float = 0.02
-    """``Reputation.BounceRate`` (0 to 1) that raises the warning alarm. Default:
-    ``0.02`` (2%; AWS reviews an account at 5%)."""
-
-    bounce_rate_critical: float = 0.05
-    """``Reputation.BounceRate`` that raises the critical alarm; above the warning.
-    Default: ``0.05`` (AWS's review threshold)."""
-
-    complaint_rate_warning: float = 0.0005
-    """``Reputation.ComplaintRate`` (0 to 1) that raises the warning alarm. Default:
-    ``0.0005`` (0.05%; AWS reviews an account at 0.1%)."""
-
-    complaint_rate_critical: float = 0.001
-    """``Reputation.ComplaintRate`` that raises the critical alarm; above the warning.
-    Default: ``0.001`` (AWS's review threshold)."""
-
-    reputation_min_sends: int = 100
-    """Sends in the reputation period below which the rate alarms stay quiet (1 to
-    1000000): one bounce in ten sends is not a page. Default: ``100``."""
-
-    reputation_period_seconds: int = 3600
-    """Period of the reputation alarms and their volume guard (300 to 86400, a multiple
-    of 60). Default: ``3600``."""
-
-    send_queue_age_seconds: int = 900
-    """Age of the oldest message on the send queue that raises an alarm (60 to
-    1209600). Default: ``900`` (15 minutes)."""
-
-    events_queue_age_seconds: int = 3600
-    """Age of the oldest event on the events queue that raises an alarm (60 to
-    1209600; above the retries' total backoff). Default: ``3600``."""
-
-    lambda_errors_threshold: int = 1
-    """Function errors per alarm period that raise an alarm, for each function (1 to
-    100000). Default: ``1`` (records fail one by one, so any invocation error is a bug)."""
-
-    lambda_throttles_threshold: int = 1
-    """Function throttles per alarm period that raise an alarm (1 to 100000). Default:
-    ``1``."""
-
-    alarm_period_seconds: int = 300
-    """Period of the queue-age and function alarms (60 to 3600, a multiple of 60).
-    Default: ``300``."""
-
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
         if not isinstance(self.domain, EmailDomain):
@@ -239,33 +342,12 @@ class EmailEventsArgs:
                 f"{type(self.send_queue).__name__} was provided"
             )
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
-        self._validate_webhooks()
-        check_bool("engagement_events", self.engagement_events)
-        check_int("history_ttl_days", self.history_ttl_days, 1, 3650)
-        check_bool("point_in_time_recovery", self.point_in_time_recovery)
-        check_int("max_attempts", self.max_attempts, *MAX_ATTEMPTS_RANGE)
-        check_int("retry_base_seconds", self.retry_base_seconds, 0, 43200)
-        check_int("retry_max_seconds", self.retry_max_seconds, self.retry_base_seconds, 43200)
-        check_int(
-            "message_retention_seconds",
-            self.message_retention_seconds,
-            60,
-            DEAD_LETTER_RETENTION_SECONDS,
-        )
-        check_int("timeout_seconds", self.timeout_seconds, 1, 900)
-        check_int("memory_mb", self.memory_mb, 128, 10240)
-        check_int("batch_size", self.batch_size, 1, 10)
-        check_int("maximum_concurrency", self.maximum_concurrency, 2, 1000)
-        if isinstance(self.log_retention_days, bool) or (
-            self.log_retention_days not in LOG_RETENTION_DAYS
-        ):
+        check_fields(self)
+        if self.retry_max_seconds < self.retry_base_seconds:
             raise ConfigError(
-                "`log_retention_days` must be one of CloudWatch's retention values "
-                f"({', '.join(map(str, LOG_RETENTION_DAYS))}), but "
-                f"{self.log_retention_days!r} was provided"
+                f"`retry_max_seconds` must be at least `retry_base_seconds` "
+                f"({self.retry_base_seconds}), but {self.retry_max_seconds} was provided"
             )
-        check_choice("architecture", self.architecture, get_args(Architecture))
-        check_choice("log_level", self.log_level, get_args(LogLevel))
         worst = self.batch_size * len(self.webhook_urls) * self.webhook_timeout_seconds
         if worst > self.timeout_seconds:
             raise ConfigError(
@@ -274,46 +356,13 @@ class EmailEventsArgs:
                 f"{self.webhook_timeout_seconds}: endpoints are called one after another), "
                 f"but {self.timeout_seconds} was provided: raise it or lower `batch_size`"
             )
-        for rate, high in (
-            ("bounce_rate", self.bounce_rate_critical),
-            ("complaint_rate", self.complaint_rate_critical),
-        ):
-            warning = getattr(self, f"{rate}_warning")
-            check_fraction(f"{rate}_warning", warning)
-            check_fraction(f"{rate}_critical", high)
-            if warning >= high:
+        for rate in ("bounce_rate", "complaint_rate"):
+            warning, critical = getattr(self, f"{rate}_warning"), getattr(self, f"{rate}_critical")
+            if warning >= critical:
                 raise ConfigError(
-                    f"`{rate}_warning` must be below `{rate}_critical` ({high}), but "
+                    f"`{rate}_warning` must be below `{rate}_critical` ({critical}), but "
                     f"{warning} was provided: the warning comes first"
                 )
-        check_int("reputation_min_sends", self.reputation_min_sends, 1, 1_000_000)
-        check_period("reputation_period_seconds", self.reputation_period_seconds, 300, 86400)
-        check_int("send_queue_age_seconds", self.send_queue_age_seconds, 60, 1_209_600)
-        check_int("events_queue_age_seconds", self.events_queue_age_seconds, 60, 1_209_600)
-        check_int("lambda_errors_threshold", self.lambda_errors_threshold, 1, 100_000)
-        check_int("lambda_throttles_threshold", self.lambda_throttles_threshold, 1, 100_000)
-        check_period("alarm_period_seconds", self.alarm_period_seconds, 60, 3600)
-
-    def _validate_webhooks(self) -> None:
-        urls = self.webhook_urls
-        if isinstance(urls, str) or not isinstance(urls, Sequence):
-            raise ConfigError(
-                f"`webhook_urls` must be a list of https:// URLs, but {urls!r} was provided"
-            )
-        if len(urls) > MAX_WEBHOOK_URLS:
-            raise ConfigError(
-                f"`webhook_urls` may name at most {MAX_WEBHOOK_URLS} endpoints, but "
-                f"{len(urls)} were provided: fan out from one endpoint of the app instead"
-            )
-        for i, url in enumerate(urls):
-            if not is_https_url(url):
-                raise ConfigError(
-                    f"`webhook_urls[{i}]` must be an https:// URL with a host and no spaces, "
-                    f"but {url!r} was provided"
-                )
-        if len(set(urls)) != len(urls):
-            raise ConfigError("`webhook_urls` must not name the same endpoint twice")
-        check_int("webhook_timeout_seconds", self.webhook_timeout_seconds, 1, 30)
 
 
 class EmailEvents(pulumi.ComponentResource):
@@ -749,40 +798,6 @@ class EmailEvents(pulumi.ComponentResource):
         begins_with(sk, "event#")``) on the history table's ARN, nothing else.
         """
         return self.table.arn.apply(read_history_statement)
-
-
-def check_fraction(key: str, value: Any) -> None:
-    """``value`` is a number above 0 and at most 1 (a rate such as 0.05)."""
-    if is_unresolved(value):
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(
-            f"`{key}` must be a number above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
-            f"but {value!r} ({type(value).__name__}) was provided"
-        )
-    if not 0 < value <= 1:
-        raise ConfigError(
-            f"`{key}` must be above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
-            f"but {value} was provided"
-        )
-
-
-def check_period(key: str, value: Any, low: int, high: int) -> None:
-    """A CloudWatch alarm period: a multiple of 60 seconds between ``low`` and ``high``."""
-    check_int(key, value, low, high)
-    if not is_unresolved(value) and value % 60:
-        raise ConfigError(
-            f"`{key}` must be a multiple of 60 seconds (CloudWatch alarm periods), "
-            f"but {value} was provided"
-        )
-
-
-def is_https_url(value: Any) -> bool:
-    """An absolute ``https://`` URL with a host, no whitespace, at most 2048 characters."""
-    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
-        return False
-    parts = urllib.parse.urlsplit(value)
-    return parts.scheme == "https" and bool(parts.hostname)
 
 
 def extra_event_types(engagement: bool) -> tuple[str, ...]:

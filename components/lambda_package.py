@@ -81,6 +81,9 @@ def functions_dir() -> Path:
 
 def _entries(functions: Path, package: str = _PACKAGE) -> list[tuple[str, Path]]:
     code = functions / package
+    if not (code / "handler.py").is_file():
+        # An empty zip would deploy a function that fails on every invocation.
+        raise FileNotFoundError(f"no Lambda code at {code}: functions/{package} is missing")
     files = [
         (f"{package}/{p.relative_to(code).as_posix()}", p)
         for p in code.rglob("*.py")

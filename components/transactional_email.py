@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import pulumi
 
 from .email_domain import EmailDomain, EmailDomainArgs
+from .email_events import EmailEvents, EmailEventsArgs, EmailEventsSettings
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
@@ -38,9 +39,13 @@ OUTPUTS: dict[str, Any] = {
     "worker_script_name": str | None,
     "worker_enqueue_token": str | None,
     "vercel_role_arn": str | None,
+    "events_queue_url": str | None,
+    "history_table_name": str | None,
+    "webhook_secret": str | None,
 }
 """Every output :class:`TransactionalEmail` may have, with its type (``| None``: only
-while the path that makes it is on). ``worker_enqueue_token`` is secret."""
+while the path that makes it is on). ``worker_enqueue_token`` and ``webhook_secret`` are
+secret."""
 
 # Wiring the aggregate fills in for each part, by the argument name that part's own
 # validation uses → the aggregate's argument it comes from.
@@ -58,6 +63,7 @@ _WORKER_WIRING = {
     "zone_id": "email.zone_id",
 }
 _VERCEL_WIRING = {"region": "email.region", "email_from": "default_from"}
+_EVENTS_WIRING = {"domain": "email.domain", "region": "email.region"}
 _QUEUE_WIRING = {
     "consumer_timeout_seconds": "lambda_sender.timeout_seconds",
     "batching_window_seconds": "lambda_sender.batching_window_seconds",
@@ -107,6 +113,13 @@ class TransactionalEmailArgs:
     accepted), or ``None`` to turn that path off. Default: ``WorkerSenderSettings()``
     (on)."""
 
+    events: EmailEventsSettings | Mapping[str, Any] | None = field(
+        default_factory=EmailEventsSettings
+    )
+    """Every SES event to a message history, signed webhooks, the reputation, queue-age,
+    function and DLQ alarms and a dashboard (a mapping of the same names is accepted), or
+    ``None`` to turn them off. Default: ``EmailEventsSettings()`` (on)."""
+
     vercel: VercelEnvSettings | Mapping[str, Any] | None = None
     """The Vercel project that gets the app's variables (team, project, targets, OIDC),
     or ``None`` for no Vercel variables. Default: ``None``."""
@@ -119,6 +132,7 @@ class TransactionalEmailArgs:
             ("lambda_sender", LambdaSenderSettings),
             ("worker_sender", WorkerSenderSettings),
             ("vercel", VercelEnvSettings),
+            ("events", EmailEventsSettings),
         ):
             value = getattr(self, name)
             if isinstance(value, Mapping):
@@ -175,6 +189,9 @@ class TransactionalEmailArgs:
                 self.lambda_args(queue, domain).validate()
         if self.worker_sender is not None:
             self._validate_worker(domain)
+        if self.events is not None:
+            with prefixed("events", _EVENTS_WIRING):
+                self.events_args(domain, alarm_topic_arn="stand-in").validate()
         if self.vercel is not None:
             region = self.email.region
             worker = (
@@ -231,6 +248,24 @@ class TransactionalEmailArgs:
             **_fields(settings),
         )
 
+    def events_args(
+        self,
+        domain: EmailDomain,
+        *,
+        alarm_topic_arn: pulumi.Input[str],
+        send_queue: EmailQueue | None = None,
+        sender_function_name: pulumi.Input[str] | None = None,
+    ) -> EmailEventsArgs:
+        """The :class:`EmailEventsArgs` for ``domain``, alarming to ``alarm_topic_arn``."""
+        return EmailEventsArgs(
+            domain=domain,
+            region=self.email.region,
+            alarm_topic_arn=alarm_topic_arn,
+            send_queue=send_queue,
+            sender_function_name=sender_function_name,
+            **_fields(_settings(self.events)),
+        )
+
     def vercel_args(
         self,
         *,
@@ -262,12 +297,14 @@ class TransactionalEmail(pulumi.ComponentResource):
         lambda_sender: the :class:`LambdaSender`, or ``None`` when that path is off.
         worker_sender: the :class:`WorkerSender`, or ``None`` when that path is off.
         vercel: the :class:`VercelEnv`, or ``None`` without Vercel settings.
+        events: the :class:`EmailEvents`, or ``None`` when turned off.
         outputs: the values a stack exports (see :data:`OUTPUTS`); secrets are secret.
     """
 
     lambda_sender: LambdaSender | None
     worker_sender: WorkerSender | None
     vercel: VercelEnv | None
+    events: EmailEvents | None
 
     def __init__(
         self,
@@ -287,6 +324,7 @@ class TransactionalEmail(pulumi.ComponentResource):
 
         self.domain = EmailDomain(f"{name}-domain", args.email, child)
         self._create_aws_path(child)
+        self._create_events(child)
         self._create_worker_path(child)
         self._publish_vercel_env(child)
 
@@ -308,6 +346,11 @@ class TransactionalEmail(pulumi.ComponentResource):
             self.outputs["worker_enqueue_token"] = self.worker_sender.enqueue_token
         if self.vercel is not None:
             self.outputs["vercel_role_arn"] = self.vercel.role_arn
+        if self.events is not None:
+            self.outputs["events_queue_url"] = self.events.queue_url
+            self.outputs["history_table_name"] = self.events.history_table_name
+            if self.events.webhook_secret is not None:
+                self.outputs["webhook_secret"] = self.events.webhook_secret
         self.register_outputs(self.outputs)
 
     def _create_aws_path(self, child: pulumi.ResourceOptions) -> None:
@@ -320,6 +363,22 @@ class TransactionalEmail(pulumi.ComponentResource):
             self.lambda_sender = LambdaSender(
                 f"{self._name}-lambda", args.lambda_args(self.queue, self.domain), child
             )
+
+    def _create_events(self, child: pulumi.ResourceOptions) -> None:
+        self.events = None
+        if self._args.events is None:
+            return
+        sender = self.lambda_sender
+        self.events = EmailEvents(
+            f"{self._name}-events",
+            self._args.events_args(
+                self.domain,
+                alarm_topic_arn=self.queue.alarm_topic.arn,
+                send_queue=self.queue,
+                sender_function_name=sender.function_name if sender is not None else None,
+            ),
+            child,
+        )
 
     def _create_worker_path(self, child: pulumi.ResourceOptions) -> None:
         self.worker_sender = None

@@ -17,11 +17,13 @@ from serverless_mail import ConfigError, EmailDomain, EmailDomainArgs
 from serverless_mail.email_events import (
     EmailEvents,
     EmailEventsArgs,
+    EmailEventsSettings,
     events_package_archive,
 )
 from serverless_mail.email_queue import EmailQueue
 from serverless_mail.lambda_package import lambda_package_bytes, source_code_hash
 from serverless_mail.mocking import Recording, Secret
+from serverless_mail.settings import field_docs, field_rule
 
 from functions.events.config import EventsConfig
 
@@ -347,6 +349,10 @@ class TestFunction:
         assert rec.named("events-function").inputs["sourceCodeHash"] == source_code_hash(data)
         assert events_package_archive()[0].read_bytes() == data
 
+    def test_a_missing_events_folder_fails_the_plan_not_the_function(self, tmp_path) -> None:
+        with pytest.raises(FileNotFoundError, match="functions/events is missing"):
+            lambda_package_bytes(tmp_path, package="events")
+
     def test_event_source_reports_batch_item_failures(self, build: Build) -> None:
         rec, _ = build(batch_size=5, maximum_concurrency=3)
         mapping = rec.named("events-queue-events").inputs
@@ -558,7 +564,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"webhook_urls": (HOOK, HOOK + "2"), "webhook_timeout_seconds": 5}, r"`timeout_seconds` must be at least 100 .* but 60 was provided"),
     ({"history_ttl_days": 0}, r"`history_ttl_days` must be between 1 and 3650, but 0"),
     ({"max_attempts": 10}, r"`max_attempts` must be between 2 and 9, but 10"),
-    ({"retry_base_seconds": 60, "retry_max_seconds": 30}, r"`retry_max_seconds` must be between 60 and 43200, but 30"),
+    ({"retry_base_seconds": 60, "retry_max_seconds": 30}, r"`retry_max_seconds` must be at least `retry_base_seconds` \(60\), but 30"),
+    ({"webhook_url": (HOOK,)}, r"`webhook_url` is not an argument of `EmailEventsArgs` \(did you mean `webhook_urls`\?\)"),
     ({"batch_size": 11}, r"`batch_size` must be between 1 and 10, but 11"),
     ({"maximum_concurrency": 1}, r"`maximum_concurrency` must be between 2 and 1000, but 1"),
     ({"log_retention_days": 2}, r"`log_retention_days` must be one of CloudWatch's retention values"),
@@ -597,11 +604,15 @@ class TestValidation:
             run(program)
 
     def test_every_field_documents_its_default(self) -> None:
-        import inspect
-
-        source = inspect.getsource(EmailEventsArgs)
+        docs = field_docs(EmailEventsArgs)
         for f in dataclasses.fields(EmailEventsArgs):
-            if f.default is dataclasses.MISSING:
-                continue
-            doc = source.split(f"    {f.name}:", 1)[1].split('"""', 2)[1]
-            assert "Default:" in doc, f.name
+            assert f.name in docs, f.name
+            required = f.default is dataclasses.MISSING
+            assert (
+                docs[f.name].rstrip().endswith("Required.")
+                if required
+                else ("Default:" in docs[f.name])
+            ), f.name
+
+    def test_every_setting_carries_its_rule(self) -> None:
+        assert all(field_rule(f) is not None for f in dataclasses.fields(EmailEventsSettings))

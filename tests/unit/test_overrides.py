@@ -40,15 +40,17 @@ def test_transformations_reach_every_child_of_the_aggregate(run: Any) -> None:
         )
     )
     queues = rec.of_type("aws:sqs/queue:Queue")
-    assert len(queues) == 2
+    assert len(queues) == 4  # the email queue and the SES events queue, each with its DLQ
     assert all(q.inputs["tags"] == {"team": "payments"} for q in queues)
-    assert rec.one("aws:lambda/function:Function").inputs["memorySize"] == 1024
+    functions = rec.of_type("aws:lambda/function:Function")
+    assert [f.inputs["memorySize"] for f in functions] == [1024, 1024]  # sender, events
 
 
 def test_without_transformations_the_defaults_stand(run: Any) -> None:
     rec = run(lambda: TransactionalEmail("mail", ARGS))
     assert all("tags" not in q.inputs for q in rec.of_type("aws:sqs/queue:Queue"))
-    assert rec.one("aws:lambda/function:Function").inputs["memorySize"] == 256
+    functions = rec.of_type("aws:lambda/function:Function")
+    assert [f.inputs["memorySize"] for f in functions] == [256, 256]
 
 
 def test_explicit_providers_reach_every_child(run: Any) -> None:

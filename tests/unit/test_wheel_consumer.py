@@ -172,13 +172,18 @@ def test_components_are_registered_with_their_type_tokens(consumer: dict[str, An
         f"{COMPONENT}EmailQueue",
         f"{COMPONENT}LambdaSender",
         f"{COMPONENT}WorkerSender",
+        f"{COMPONENT}EmailEvents",
     }
 
 
 def test_lambda_code_is_built_from_the_installed_package(
     consumer: dict[str, Any], wheel: Path
 ) -> None:
-    (function,) = [r for r in consumer["resources"] if r["type"] == FUNCTION]
+    (function,) = [
+        r
+        for r in consumer["resources"]
+        if r["type"] == FUNCTION and r["inputs"]["handler"] == "lambda_sender.handler.handler"
+    ]
     path = Path(function["inputs"]["code"]["path"])
     assert path.parent == consumer["scratch"] / "serverless-mail"
     data = path.read_bytes()
@@ -201,6 +206,26 @@ def test_lambda_code_is_built_from_the_installed_package(
     with zipfile.ZipFile(path) as package:
         got = {n: package.read(n) for n in package.namelist()}
     assert got == expected
+
+
+def test_events_code_is_built_from_the_installed_package(
+    consumer: dict[str, Any], wheel: Path
+) -> None:
+    (function,) = [
+        r
+        for r in consumer["resources"]
+        if r["type"] == FUNCTION and r["inputs"]["handler"] == "events.handler.handler"
+    ]
+    prefix = f"{PKG}/functions/"
+    with zipfile.ZipFile(wheel) as archive:
+        expected = {
+            n.removeprefix(prefix): archive.read(n)
+            for n in archive.namelist()
+            if n.startswith(f"{prefix}events/") and n.endswith(".py")
+        }
+    assert "events/handler.py" in expected
+    with zipfile.ZipFile(Path(function["inputs"]["code"]["path"])) as package:
+        assert {n: package.read(n) for n in package.namelist()} == expected
 
 
 def test_worker_script_is_the_wheels_bundle(consumer: dict[str, Any], wheel: Path) -> None:
