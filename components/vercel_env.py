@@ -13,9 +13,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumiverse_vercel as vercel
 
+from .access_keys import MAX_ACCESS_KEY_ROTATION_DAYS, RotatingAccessKeys, rotating_access_keys
 from .email_domain import REGION_RE
 from .errors import ConfigError
-from .settings import Bool, ChoiceList, Pattern, check_fields, rule, strict_args
+from .settings import Bool, ChoiceList, Int, Pattern, check_fields, rule, strict_args
 from .validation import check_email, check_pattern, is_unresolved
 
 __all__ = [
@@ -140,6 +141,13 @@ class VercelEnvArgs(VercelEnvSettings):
     Default: ``None``, which means ``sqs:SendMessage`` and ``sqs:GetQueueUrl`` on
     ``queue_arn``."""
 
+    access_key_rotation_days: int = field(
+        default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
+    )
+    """Without ``oidc``: days between rotations of the IAM user's two access keys (1 to
+    45); each key lives twice this. The variables move to the new key at once and the
+    old one stays valid one more period, time to redeploy the app. Default: ``30``."""
+
     reuse_account_oidc_provider: bool = field(default=False, metadata=rule(Bool()))
     """Trust the provider for ``https://oidc.vercel.com/<team_slug>`` that the account
     already has instead of creating one; its ARN is derived from ``queue_arn``'s partition
@@ -254,7 +262,9 @@ class VercelEnv(pulumi.ComponentResource):
         role_arn: its ARN (``EMAIL_AWS_ROLE_ARN``), or ``None`` without OIDC.
         oidc_provider: the IAM OIDC provider this component created, or ``None``.
         oidc_provider_arn: the provider the role trusts (created or given), or ``None``.
-        user / access_key: the IAM user and its key when ``oidc`` is off, else ``None``.
+        user / access_keys: the IAM user and its two rotating keys when ``oidc`` is off,
+            else ``None`` (:mod:`serverless_mail.access_keys`; the variables carry the
+            key replaced last, the other stays valid a period for a redeploy).
         variables: every ``vercel.ProjectEnvironmentVariable`` created.
         targets: the Vercel environments the variables were written to.
     """
@@ -262,7 +272,7 @@ class VercelEnv(pulumi.ComponentResource):
     role: aws.iam.Role | None
     oidc_provider: aws.iam.OpenIdConnectProvider | None
     user: aws.iam.User | None
-    access_key: aws.iam.AccessKey | None
+    access_keys: RotatingAccessKeys | None
     variables: list[vercel.ProjectEnvironmentVariable]
 
     def __init__(
@@ -286,7 +296,7 @@ class VercelEnv(pulumi.ComponentResource):
             lambda s: json.dumps(send_policy(s))
         )
 
-        self.role = self.oidc_provider = self.user = self.access_key = None
+        self.role = self.oidc_provider = self.user = self.access_keys = None
         self.role_arn: pulumi.Output[str] | None = None
         self.oidc_provider_arn: pulumi.Output[str] | None = None
         if args.oidc:
@@ -364,19 +374,23 @@ class VercelEnv(pulumi.ComponentResource):
             policy=self._policy,
             opts=self._child,
         )
-        self.access_key = aws.iam.AccessKey(
-            f"{self._name}-key",
-            user=self.user.name,
-            opts=self._child,
+        self.access_keys = rotating_access_keys(
+            user=self.user,
+            days=self._args.access_key_rotation_days,
+            key_name=f"{self._name}-key",
+            rotation_name=f"{self._name}-key-rotation",
+            parent=self,
+            previous_key_name=f"{self._name}-key",
         )
 
     def _write_variables(self) -> None:
         values: dict[str, pulumi.Input[str]] = {}
         if self.role_arn is not None:
             values["EMAIL_AWS_ROLE_ARN"] = self.role_arn
-        if self.access_key is not None:
-            values["EMAIL_AWS_ACCESS_KEY_ID"] = pulumi.Output.secret(self.access_key.id)
-            values["EMAIL_AWS_SECRET_ACCESS_KEY"] = pulumi.Output.secret(self.access_key.secret)
+        if self.access_keys is not None:
+            key = self.access_keys
+            values["EMAIL_AWS_ACCESS_KEY_ID"] = pulumi.Output.secret(key.active_id)
+            values["EMAIL_AWS_SECRET_ACCESS_KEY"] = pulumi.Output.secret(key.active_secret)
         self._variables = env_variables(self._args, self.targets, values)
         self.variables = [
             vercel.ProjectEnvironmentVariable(

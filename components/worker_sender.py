@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,12 @@ import pulumi_cloudflare as cloudflare
 import pulumi_random as random
 import pulumiverse_time as time
 
+from .access_keys import (
+    ACCESS_KEY_SLOTS,
+    MAX_ACCESS_KEY_ROTATION_DAYS,
+    active_key_slot,
+    rotating_access_keys,
+)
 from .email_domain import REGION_RE, EmailDomain
 from .errors import ConfigError
 from .lambda_package import functions_dir
@@ -45,13 +50,6 @@ TYPE = "serverless-mail:index:WorkerSender"
 
 IAM_PATH = "/serverless-mail/"
 """Path of every IAM user the component creates, so they are easy to audit."""
-
-ACCESS_KEY_SLOTS = ("a", "b")
-"""The Worker user's two access keys, replaced in turn (IAM allows two per user)."""
-
-MAX_ACCESS_KEY_ROTATION_DAYS = 45
-"""Each key lives two periods: 45 keeps every key under the 90 days of the CIS AWS
-Foundations Benchmark (and the pack's ``iam-access-key-rotation`` rule)."""
 
 MAX_CONSUMER_CONCURRENCY = 250
 """Cloudflare Queues' ceiling for concurrent consumer invocations."""
@@ -351,51 +349,18 @@ class WorkerSender(pulumi.ComponentResource):
         self._rotate_access_keys()
 
     def _rotate_access_keys(self) -> None:
-        days = self._args.access_key_rotation_days
-        # Each key lives 2*days; the second schedule starts `days` after the first,
-        # so the two keys are replaced alternately, `days` apart. Its base is fixed at
-        # creation (ignore_changes): the first key's rotation must not move it.
-        first = time.Rotating(
-            f"{self._name}-key-rotation-a",
-            rotation_days=2 * days,
-            triggers={"user": self.user.name},
-            opts=self._child,
+        rotating = rotating_access_keys(
+            user=self.user,
+            days=self._args.access_key_rotation_days,
+            key_name=f"{self._name}-access-key",
+            rotation_name=f"{self._name}-key-rotation",
+            parent=self,
+            previous_key_name=f"{self._name}-access-key",
         )
-        second = time.Rotating(
-            f"{self._name}-key-rotation-b",
-            rotation_days=2 * days,
-            triggers={"user": self.user.name},
-            rfc3339=first.rfc3339.apply(lambda base: _shift(base, days)),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["rfc3339"]),
-        )
-        self.key_rotations = (first, second)
-        # IAM allows two keys per user: a due key is deleted before its successor is
-        # created. The Worker holds the other one meanwhile (see active_key_slot).
-        self.access_keys = (
-            aws.iam.AccessKey(
-                f"{self._name}-access-key-a",
-                user=self.user.name,
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    replace_with=[first],
-                    delete_before_replace=True,
-                    aliases=[pulumi.Alias(name=f"{self._name}-access-key")],
-                ),
-            ),
-            aws.iam.AccessKey(
-                f"{self._name}-access-key-b",
-                user=self.user.name,
-                opts=pulumi.ResourceOptions(
-                    parent=self, replace_with=[second], delete_before_replace=True
-                ),
-            ),
-        )
-        slot = pulumi.Output.all(first.rotation_rfc3339, second.rotation_rfc3339).apply(
-            active_key_slot
-        )
-        a, b = self.access_keys
-        self._key_id = pulumi.Output.all(slot, a.id, b.id).apply(lambda v: v[1 + v[0]])
-        self._key_secret = pulumi.Output.all(slot, a.secret, b.secret).apply(lambda v: v[1 + v[0]])
+        self.access_keys = rotating.keys
+        self.key_rotations = rotating.rotations
+        self._key_id = rotating.active_id
+        self._key_secret = rotating.active_secret
 
     def _create_enqueue_token(self) -> None:
         # Kept in state: the token only changes when this resource is replaced.
@@ -527,28 +492,6 @@ class WorkerSender(pulumi.ComponentResource):
                 zone_id=args.zone_id,
                 opts=self._child,
             )
-
-
-def active_key_slot(rotations: list[str]) -> int:
-    """Index of the key the Worker holds: the one whose schedule replaces it last.
-
-    ``rotations`` are the two schedules' ``rotation_rfc3339``. The other key is the
-    next to be replaced, so replacing it never touches the key in use; right after a
-    replacement the new key is the one replaced last, and the Worker moves to it
-    while the old one stays valid for another period.
-    """
-    first, second = (_parse_rfc3339(r) for r in rotations)
-    return 0 if first > second else 1
-
-
-def _parse_rfc3339(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _shift(rfc3339: str, days: int) -> str:
-    shifted = _parse_rfc3339(rfc3339).astimezone(UTC) + timedelta(days=days)
-    return shifted.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rate_limit_namespace_id(script_name: str) -> str:

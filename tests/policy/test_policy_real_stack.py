@@ -61,6 +61,19 @@ def test_worker_keys_without_their_schedules_are_caught(
     ]
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_key_based_vercel_identity_passes_the_pack(stack: str) -> None:
+    # GIVEN the stage with Vercel on an IAM user's keys instead of OIDC
+    from tests.conftest import run_stack, stack_config
+
+    vercel = {**stack_config(stack)["serverless-mail:vercel"], "oidc": False}
+    recording = run_stack(stack, {"serverless-mail:vercel": vercel})
+    keys = recording.of_type("aws:iam/accessKey:AccessKey")
+    assert len(keys) == 4  # the Worker's two and the app's two, all on schedules
+    # THEN the keys' schedules satisfy the rotation rule like every other rule
+    assert [v for v in evaluate(recording) if v.level == "mandatory"] == []
+
+
 VIOLATING_PROGRAM = """
 import json
 import pulumi_aws as aws

@@ -99,7 +99,7 @@ def test_oidc_creates_provider_role_policy_and_variables(run: Any) -> None:
     }
     assert all(r.parent_name == "app" for r in rec.resources if r.type != TYPE)
     env = captured["component"]
-    assert env.user is None and env.access_key is None
+    assert env.user is None and env.access_keys is None
     assert env.role is not None and env.oidc_provider is not None
     assert len(env.variables) == 8
     assert captured["role_arn"] == ROLE_ARN
@@ -169,7 +169,8 @@ def test_without_oidc_creates_a_scoped_user_and_key_instead_of_a_role(run: Any) 
         TYPE: 1,
         "aws:iam/user:User": 1,
         "aws:iam/userPolicy:UserPolicy": 1,
-        "aws:iam/accessKey:AccessKey": 1,
+        "aws:iam/accessKey:AccessKey": 2,
+        "time:index/rotating:Rotating": 2,
         VARIABLE: 8,
     }
     env = captured["component"]
@@ -178,10 +179,27 @@ def test_without_oidc_creates_a_scoped_user_and_key_instead_of_a_role(run: Any) 
     policy = rec.one("aws:iam/userPolicy:UserPolicy").inputs
     assert json.loads(policy["policy"]) == EXACT_SEND_POLICY
     assert policy["name"] == "send-email-messages"
-    assert (
-        rec.one("aws:iam/accessKey:AccessKey").inputs["user"]
-        == rec.one("aws:iam/user:User").outputs["name"]
-    )
+    user = rec.one("aws:iam/user:User").outputs["name"]
+    # THEN the user's two keys rotate on schedules tied to the user (30 days apart)
+    assert [(k.name, k.inputs) for k in rec.of_type("aws:iam/accessKey:AccessKey")] == [
+        ("app-key-a", {"user": user}),
+        ("app-key-b", {"user": user}),
+    ]
+    assert [(r.name, r.inputs) for r in rec.of_type("time:index/rotating:Rotating")] == [
+        ("app-key-rotation-a", {"rotationDays": 60, "triggers": {"user": user}}),
+        (
+            "app-key-rotation-b",
+            {"rotationDays": 60, "triggers": {"user": user}, "rfc3339": "2026-01-31T00:00:00Z"},
+        ),
+    ]
+
+
+def test_key_rotation_period_follows_the_args(run: Any) -> None:
+    rec, _ = build(run, oidc=False, access_key_rotation_days=10)
+    assert [r.inputs["rotationDays"] for r in rec.of_type("time:index/rotating:Rotating")] == [
+        20,
+        20,
+    ]
 
 
 # --- OIDC trust and the send policy -------------------------------------------------
@@ -387,13 +405,13 @@ def test_access_keys_are_sensitive_and_never_written_to_development(run: Any) ->
         "key": "EMAIL_AWS_ACCESS_KEY_ID",
         "targets": ["production", "preview"],
         "sensitive": True,
-        "value": Secret("app-key-id"),
+        "value": Secret("app-key-b-id"),
     }
     assert found["app-email-aws-secret-access-key"] == {
         "key": "EMAIL_AWS_SECRET_ACCESS_KEY",
         "targets": ["production", "preview"],
         "sensitive": True,
-        "value": Secret("mock-secret-app-key"),
+        "value": Secret("mock-secret-app-key-b"),
     }
     keys = {v["key"] for v in found.values()}
     assert "EMAIL_AWS_ROLE_ARN" not in keys
@@ -573,6 +591,10 @@ def test_send_policy_refuses_anything_broader_than_sending_to_one_queue(
         (
             {"reuse_account_oidc_provider": True, "oidc_provider_arn": PROVIDER_ARN},
             r"`reuse_account_oidc_provider` and `oidc_provider_arn` both name the provider",
+        ),
+        (
+            {"access_key_rotation_days": 46},
+            r"`access_key_rotation_days` must be between 1 and 45, but 46 was",
         ),
         (
             {"reuse_account_oidc_provider": "yes"},
