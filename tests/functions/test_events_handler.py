@@ -14,6 +14,7 @@ import datetime as dt
 import http.server
 import ipaddress
 import json
+import random
 import ssl
 import sys
 import threading
@@ -590,6 +591,70 @@ class TestDuplicatesAndOrder:
         assert history["status"]["status"] == status
         assert [i["timestamp"] for i in history["timeline"]] == sorted(at(m) for _, m in arrivals)
 
+    def test_a_shuffled_stream_with_duplicates_ends_in_the_right_history_and_webhooks(
+        self, events_aws, poll, hook_server, plan
+    ):
+        # GIVEN four messages' events, duplicated and shuffled, published at once (so a
+        # message's events share batches and arrive out of order)
+        hook, _, _ = hook_server
+        stream = {
+            "m-delivered": [("Send", 1), ("DeliveryDelay", 2), ("Delivery", 3)],
+            "m-bounced": [("Send", 1), ("Bounce", 2)],
+            "m-complained": [("Send", 1), ("Delivery", 2), ("Complaint", 8)],
+            "m-rejected": [("Reject", 1)],
+        }
+        events = [
+            ses_event(
+                kind,
+                mid,
+                at(minute),
+                ses_message_id=f"ses-{mid}",
+                **(BOUNCE if kind == "Bounce" else {}),
+            )
+            for mid, arrivals in stream.items()
+            for kind, minute in arrivals
+        ]
+        published = events + events[::3]  # every third event twice
+        random.Random(12).shuffle(published)
+        for event in published:
+            events_aws.publish(event)
+
+        # WHEN the queue is drained
+        poll()
+
+        # THEN each message has its most significant status and one item per event
+        final = {mid: events_aws.history(mid) for mid in stream}
+        assert {mid: h["status"]["status"] for mid, h in final.items()} == {
+            "m-delivered": "delivered",
+            "m-bounced": "bounced",
+            "m-complained": "complained",
+            "m-rejected": "rejected",
+        }
+        assert {mid: len(h["timeline"]) for mid, h in final.items()} == {
+            mid: len(arrivals) for mid, arrivals in stream.items()
+        }
+        # AND each endpoint got every event exactly once, each signed
+        verifier = Webhook(plan.environment["EMAIL_WEBHOOK_SECRET"])
+        for path in ("/a", "/b?token=abc"):
+            got = [verifier.verify(r["body"], r["headers"]) for r in hook.to(path)]
+            assert sorted((p["data"]["message_id"], p["type"]) for p in got) == sorted(
+                (
+                    mid,
+                    "email."
+                    + {
+                        "Send": "sent",
+                        "DeliveryDelay": "delayed",
+                        "Delivery": "delivered",
+                        "Bounce": "bounced",
+                        "Complaint": "complained",
+                        "Reject": "rejected",
+                    }[kind],
+                )
+                for mid, arrivals in stream.items()
+                for kind, _ in arrivals
+            )
+        assert events_aws.dead_letters() == []
+
     def test_two_events_of_equal_rank_keep_the_later_one(self, events_aws, poll):
         later = dict(BOUNCE, bounceSubType="MailboxFull")
         events_aws.publish(ses_event("Bounce", "order-6", at(7), **later))
@@ -750,8 +815,6 @@ class TestBadInputAndRetries:
     def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter(
         self, events_module, attempt, low, high
     ):
-        import random
-
         delays = {
             events_module.backoff_seconds(attempt, 30, 900, random.Random(seed))
             for seed in range(50)
