@@ -34,8 +34,12 @@ DOMAIN_RE = re.compile(rf"^(?:{_LABEL}\.)+[a-z]{{2,63}}$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[A-Za-z0-9.-]+)$")
 """A bare address ``local@domain`` (no display name)."""
 
-MAILBOX_RE = re.compile(r"^[ -;=?-~]{1,200} <(?P<address>[^<>\s]+)>$")
+MAILBOX_RE = re.compile(r"^(?P<name>[ -;=?-~]{1,200}) <(?P<address>[^<>\s]+)>$")
 """``Display Name <local@domain>``: the display name is printable ASCII."""
+
+_QUOTED_NAME_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_UNQUOTED_SPECIALS = set('()[]:;\\,"')
+_ENCODED_WORD_RE = re.compile(r"=\?[^?]*\?[bq]\?[^?]*\?=", re.IGNORECASE)
 
 
 def is_unresolved(value: Any) -> bool:
@@ -112,6 +116,7 @@ def check_email(
     address = value
     if display_name and isinstance(value, str) and (mailbox := MAILBOX_RE.fullmatch(value)):
         address = mailbox["address"]
+        _check_display_name(key, value, mailbox["name"].strip())
     match = EMAIL_RE.fullmatch(address) if isinstance(address, str) else None
     if match is None:
         raise ConfigError(
@@ -122,6 +127,23 @@ def check_email(
         raise ConfigError(
             f"`{key}` must be an address on {domain!r} or one of its subdomains so "
             f"mail is DKIM-aligned, but {_shown(value)} was provided"
+        )
+
+
+def _check_display_name(key: str, value: str, name: str) -> None:
+    # The senders send only what they can parse as one mailbox and refuse a name that
+    # looks like an address (functions/lambda_sender/address.py, src/address.js): a
+    # default they would refuse must fail here, not on every send.
+    quoted = bool(_QUOTED_NAME_RE.fullmatch(name))
+    if (
+        "@" in name
+        or _ENCODED_WORD_RE.search(name)
+        or (not quoted and _UNQUOTED_SPECIALS.intersection(name))
+    ):
+        raise ConfigError(
+            f"`{key}` must have a display name without '@' or '=?...?=', with , ; : ( ) "
+            '[ ] \\ " only inside one quoted name (e.g. \'"Acme, Inc." <no-reply@example.com>\'), '
+            f"but {_shown(value)} was provided"
         )
 
 
