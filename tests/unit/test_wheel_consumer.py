@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PKG = "serverless_mail"
 WHEEL_FILES = (
     f"{PKG}/__init__.py",
+    f"{PKG}/py.typed",
     f"{PKG}/functions/lambda_sender/handler.py",
     f"{PKG}/functions/schema/message.schema.json",
     f"{PKG}/functions/worker/dist/worker.js",
