@@ -34,7 +34,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from .email_domain import REGION_RE, EmailDomain
+from .email_domain import EVENT_TYPES, REGION_RE, EmailDomain
 from .email_queue import (
     CONSUME_MESSAGES_ACTIONS,
     DEAD_LETTER_RETENTION_SECONDS,
@@ -65,6 +65,7 @@ from .settings import Bool, Choice, Int, Rule, check_fields, rule, strict_args
 from .validation import check_pattern, is_unresolved
 
 __all__ = [
+    "DELIVERY_EVENT_TYPES",
     "DOMAIN_EVENT_TYPES",
     "EXTRA_EVENT_TYPES",
     "HISTORY_TABLE_ACTIONS",
@@ -81,11 +82,24 @@ TYPE = "serverless-mail:index:EmailEvents"
 Architecture = Literal["arm64", "x86_64"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-DOMAIN_EVENT_TYPES = ("BOUNCE", "COMPLAINT", "REJECT", "DELIVERY_DELAY", "RENDERING_FAILURE")
+DELIVERY_EVENT_TYPES = (
+    "SEND",
+    "DELIVERY",
+    "BOUNCE",
+    "COMPLAINT",
+    "REJECT",
+    "DELIVERY_DELAY",
+    "RENDERING_FAILURE",
+    "SUBSCRIPTION",
+)
+"""Every SES v2 event type except engagement (OPEN, CLICK): all reach the queue."""
+
+DOMAIN_EVENT_TYPES = EVENT_TYPES
 """What the EmailDomain's own destination already publishes to the topic."""
 
-EXTRA_EVENT_TYPES = ("SEND", "DELIVERY", "SUBSCRIPTION")
-"""What this component's destination adds, so every event type reaches the queue."""
+EXTRA_EVENT_TYPES = tuple(t for t in DELIVERY_EVENT_TYPES if t not in DOMAIN_EVENT_TYPES)
+"""What this component's destination adds (an event type in both destinations would
+reach the topic twice)."""
 
 ENGAGEMENT_EVENT_TYPES = ("OPEN", "CLICK")
 """Added with ``engagement_events``: SES then rewrites links and adds a tracking pixel."""
