@@ -31,7 +31,7 @@ from .email_domain import DmarcArgs, EmailDomainArgs
 from .email_queue import EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSenderSettings
-from .settings import Bool, Rule, did_you_mean, field_docs, field_rule
+from .settings import Bool, Rule, did_you_mean, field_docs, field_rule, plain_text
 from .transactional_email import TransactionalEmailArgs
 from .vercel_env import VercelEnvSettings
 from .worker_sender import WorkerSenderSettings
@@ -39,9 +39,11 @@ from .worker_sender import WorkerSenderSettings
 __all__ = [
     "CONFIG_KEYS",
     "NAMESPACE",
+    "REQUIRED",
     "SECTIONS",
     "ConfigKey",
     "StageConfig",
+    "config_reference",
     "load_stage_config",
     "parse_stage_config",
 ]
@@ -420,3 +422,53 @@ def load_stage_config() -> StageConfig:
         except pulumi.ConfigTypeError:
             values[name] = config.get(name)
     return parse_stage_config(pulumi.get_stack(), values, pulumi.Config("aws").get("region"))
+
+
+def _shown_default(key: ConfigKey) -> str:
+    if key.default_text is not None:
+        return (
+            key.default_text
+            if key.default_text.startswith("required")
+            else (f"`{key.default_text}`")
+        )
+    if key.required:
+        return "required"
+    return _shown_value(key.default, unset="unset")
+
+
+def _shown_value(value: Any, unset: str = "-") -> str:
+    if value is None:
+        return unset
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, (list, tuple)):
+        return "`[" + ", ".join(str(v) for v in value) + "]`"
+    return f"`{value}`"
+
+
+def _stage_value(stage: Mapping[str, Any], key: ConfigKey) -> Any:
+    if key.section == "aws":
+        return stage.get(key.key)
+    node: Any = stage.get(f"{NAMESPACE}:{key.section}") or {}
+    for part in key.name.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def config_reference(stages: Mapping[str, Mapping[str, Any]]) -> str:
+    """The README's config reference: one row per key of :data:`CONFIG_KEYS`, with each
+    given stage's value (``stages``: stage name → its ``config`` mapping)."""
+    names = list(stages)
+    head = ["key", "type and allowed values", "default", *names, "what it does"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in CONFIG_KEYS:
+        doc = plain_text(re.sub(r"\s*Required\.\s*$", "", key.doc)).replace("\n", " ")
+        cells = [
+            f"`{key.key}`",
+            key.rule.describe() if key.rule is not None else "",
+            _shown_default(key),
+            *(_shown_value(_stage_value(stages[n], key)) for n in names),
+            doc.replace("|", "\\|"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

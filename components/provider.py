@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -36,7 +35,7 @@ from pulumi.provider.experimental.schema import generate_schema
 
 from .email_domain import EmailDomain, EmailDomainArgs
 from .email_queue import EmailQueue, EmailQueueArgs
-from .settings import field_docs
+from .settings import field_docs, plain_text
 from .transactional_email import OUTPUTS, TransactionalEmail, TransactionalEmailArgs
 from .vercel_env import VercelEnv, VercelEnvArgs
 
@@ -278,21 +277,6 @@ def _typed_arms(args: tuple[Any, ...]) -> tuple[Any, ...]:
     if any(dataclasses.is_dataclass(a) for a in rest):
         rest = tuple(a for a in rest if typing.get_origin(a) not in (Mapping, dict))
     return rest
-
-
-_RST_LITERAL = re.compile(r"``([^`]+)``")
-_RST_ROLE = re.compile(r":(?:class|data|meth|func|attr):`~?([^`]+)`")
-
-
-def plain_text(doc: str) -> str:
-    """A docstring as a schema description: reStructuredText markup as plain backticks,
-    indentation removed, wrapped lines joined into paragraphs."""
-    text = _RST_ROLE.sub(r"`\1`", _RST_LITERAL.sub(r"`\1`", inspect.cleandoc(doc)))
-    paragraphs = re.split(r"\n\s*\n", text)
-    return "\n\n".join(
-        p if re.search(r"^\s*(?:[-*]|\w[\w /]*:\s*$)", p, re.M) else " ".join(p.split())
-        for p in paragraphs
-    )
 
 
 _ORIGINAL_GET_DOCSTRING = Analyzer.get_docstring

@@ -50,6 +50,7 @@ __all__ = [
     "did_you_mean",
     "field_docs",
     "field_rule",
+    "plain_text",
     "prefixed",
     "rule",
     "strict_args",
@@ -372,3 +373,18 @@ def prefixed(prefix: str, rename: Mapping[str, str] | None = None) -> Iterator[N
             return f"`{prefix}.{head}{tail}`"
 
         raise ConfigError(_ARG_NAME_RE.sub(qualify, str(err))) from None
+
+
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+_RST_ROLE = re.compile(r":(?:class|data|meth|func|attr):`~?([^`]+)`")
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as a schema description: reStructuredText markup as plain backticks,
+    indentation removed, wrapped lines joined into paragraphs."""
+    text = _RST_ROLE.sub(r"`\1`", _RST_LITERAL.sub(r"`\1`", inspect.cleandoc(doc)))
+    paragraphs = re.split(r"\n\s*\n", text)
+    return "\n\n".join(
+        p if re.search(r"^\s*(?:[-*]|\w[\w /]*:\s*$)", p, re.M) else " ".join(p.split())
+        for p in paragraphs
+    )
