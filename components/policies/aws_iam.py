@@ -83,7 +83,7 @@ def _allowed_wildcard_resource(statement: Statement, resource: str) -> bool:
     )
 
 
-def _iam_no_not_elements(args: ResourceValidationArgs, report: Report) -> None:
+def iam_no_not_elements(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args):
         if not s.allow:
             continue
@@ -104,7 +104,7 @@ def _iam_no_not_elements(args: ResourceValidationArgs, report: Report) -> None:
             )
 
 
-def _iam_no_wildcard_actions(args: ResourceValidationArgs, report: Report) -> None:
+def iam_no_wildcard_actions(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args):
         if not s.allow:
             continue
@@ -117,7 +117,7 @@ def _iam_no_wildcard_actions(args: ResourceValidationArgs, report: Report) -> No
                 )
 
 
-def _iam_no_wildcard_resources(args: ResourceValidationArgs, report: Report) -> None:
+def iam_no_wildcard_resources(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args):
         if not s.allow:
             continue
@@ -157,7 +157,7 @@ def _limited_to(value: str, domains: set[str]) -> bool:
     return not domains or any(base == d or base.endswith(f".{d}") for d in domains)
 
 
-def _iam_ses_send_from_address(args: ResourceValidationArgs, report: Report) -> None:
+def iam_ses_send_from_address(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args, (IDENTITY,)):
         if not s.allow:
             continue
@@ -195,7 +195,9 @@ def _issuer(principal: str) -> str | None:
 _SUB_RE = re.compile(r"owner:([^:]+):project:([^:]+):environment:([^:]+)")
 
 
-def _claim_values(s: Statement, issuers: list[str], claim: str, operators: tuple[str, ...]):
+def _claim_values(
+    s: Statement, issuers: list[str], claim: str, operators: tuple[str, ...]
+) -> list[str] | None:
     found: list[str] = []
     any_key = False
     for operator, block in s.conditions.items():
@@ -210,7 +212,7 @@ def _claim_values(s: Statement, issuers: list[str], claim: str, operators: tuple
     return found if any_key else None
 
 
-def _iam_oidc_trust_pinned(args: ResourceValidationArgs, report: Report) -> None:
+def iam_oidc_trust_pinned(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args, (TRUST,)):
         if not s.allow:
             continue
@@ -285,7 +287,7 @@ def broad_managed_policy(arn: str) -> bool:
     )
 
 
-def _iam_no_broad_managed_policies(args: ResourceValidationArgs, report: Report) -> None:
+def iam_no_broad_managed_policies(args: ResourceValidationArgs, report: Report) -> None:
     key = _ATTACHMENTS.get(args.resource_type)
     if key is None:
         return
@@ -336,7 +338,7 @@ def _age_days(created: object, now: datetime) -> float | None:
     return (now - when).total_seconds() / 86400
 
 
-def _iam_access_key_rotation(args: StackValidationArgs, report: Report) -> None:
+def iam_access_key_rotation(args: StackValidationArgs, report: Report) -> None:
     now = datetime.now(UTC)
     schedules: dict[str, list[float | None]] = {}
     for rotating in of_type(args, ROTATING):

@@ -31,7 +31,7 @@ def _scoped_to_source(statement: Statement) -> bool:
     return False
 
 
-def _resource_policy_no_public_principal(args: ResourceValidationArgs, report: Report) -> None:
+def resource_policy_no_public_principal(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args, (RESOURCE, KEY, TRUST)):
         if s.allow and s.public:
             report(
@@ -46,7 +46,7 @@ def _resource_policy_no_public_principal(args: ResourceValidationArgs, report: R
         )
 
 
-def _resource_policy_service_principal_scoped(args: ResourceValidationArgs, report: Report) -> None:
+def resource_policy_service_principal_scoped(args: ResourceValidationArgs, report: Report) -> None:
     for s in statements(args, (RESOURCE, KEY)):
         if s.allow and s.services and not _scoped_to_source(s):
             report(
@@ -106,7 +106,7 @@ def _dead_letter_queues(args: StackValidationArgs) -> tuple[list[PolicyResource]
     return [q for q in queues if get(q.props, "arn") in targets], targets
 
 
-def _sqs_redrive_to_dlq(args: StackValidationArgs, report: Report) -> None:
+def sqs_redrive_to_dlq(args: StackValidationArgs, report: Report) -> None:
     queues = of_type(args, _QUEUE)
     targets = _dlq_arns(queues)
     low, high = MAX_RECEIVE_COUNT
@@ -141,7 +141,7 @@ def _sqs_redrive_to_dlq(args: StackValidationArgs, report: Report) -> None:
             )
 
 
-def _sqs_dlq_retention(args: StackValidationArgs, report: Report) -> None:
+def sqs_dlq_retention(args: StackValidationArgs, report: Report) -> None:
     dlqs, _ = _dead_letter_queues(args)
     for dlq in dlqs:
         retention = get(dlq.props, "messageRetentionSeconds")
@@ -156,7 +156,7 @@ def _sqs_dlq_retention(args: StackValidationArgs, report: Report) -> None:
             )
 
 
-def _sqs_encryption(args: ResourceValidationArgs, report: Report) -> None:
+def sqs_encryption(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != _QUEUE:
         return
     sse = get(args.props, "sqsManagedSseEnabled")
@@ -184,7 +184,7 @@ def _function_for(
     return None
 
 
-def _sqs_visibility_timeout(args: StackValidationArgs, report: Report) -> None:
+def sqs_visibility_timeout(args: StackValidationArgs, report: Report) -> None:
     queues = {get(q.props, "arn"): q for q in of_type(args, _QUEUE)}
     functions = of_type(args, _FUNCTION)
     for mapping in of_type(args, _MAPPING):
@@ -217,7 +217,7 @@ def _is_sqs_mapping(args: Args) -> bool:
     return get(args.props, "startingPosition") is None
 
 
-def _lambda_sqs_batch_item_failures(args: ResourceValidationArgs, report: Report) -> None:
+def lambda_sqs_batch_item_failures(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != _MAPPING or not _is_sqs_mapping(args):
         return
     types = get(args.props, "functionResponseTypes")
@@ -232,7 +232,7 @@ def _lambda_sqs_batch_item_failures(args: ResourceValidationArgs, report: Report
         )
 
 
-def _lambda_sqs_maximum_concurrency(args: ResourceValidationArgs, report: Report) -> None:
+def lambda_sqs_maximum_concurrency(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != _MAPPING or not _is_sqs_mapping(args):
         return
     concurrency = get(args.props, "scalingConfig", "maximumConcurrency")
@@ -256,7 +256,7 @@ def _log_group_name(function: PolicyResource) -> Any:
     return f"/aws/lambda/{name}" if isinstance(name, str) else UNKNOWN
 
 
-def _lambda_log_retention(args: StackValidationArgs, report: Report) -> None:
+def lambda_log_retention(args: StackValidationArgs, report: Report) -> None:
     groups = {get(g.props, "name"): g for g in of_type(args, _LOG_GROUP)}
     for function in of_type(args, _FUNCTION):
         name = _log_group_name(function)
@@ -276,7 +276,7 @@ def _lambda_log_retention(args: StackValidationArgs, report: Report) -> None:
             )
 
 
-def _lambda_arm64(args: ResourceValidationArgs, report: Report) -> None:
+def lambda_arm64(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != _FUNCTION:
         return
     architectures = get(args.props, "architectures")
@@ -295,7 +295,7 @@ _IDENTITY = "aws:sesv2/emailIdentity:EmailIdentity"
 _DNS_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 
 
-def _ses_dkim_rsa_2048(args: ResourceValidationArgs, report: Report) -> None:
+def ses_dkim_rsa_2048(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != _IDENTITY:
         return
     dkim = get(args.props, "dkimSigningAttributes")
@@ -309,7 +309,7 @@ def _ses_dkim_rsa_2048(args: ResourceValidationArgs, report: Report) -> None:
         )
 
 
-def _ses_configuration_set(args: ResourceValidationArgs, report: Report) -> None:
+def ses_configuration_set(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != "aws:sesv2/configurationSet:ConfigurationSet":
         return
     reasons = get(args.props, "suppressionOptions", "suppressedReasons")
@@ -327,7 +327,7 @@ def _ses_configuration_set(args: ResourceValidationArgs, report: Report) -> None
         )
 
 
-def _dkim_records_in_cloudflare(args: StackValidationArgs, report: Report) -> None:
+def dkim_records_in_cloudflare(args: StackValidationArgs, report: Report) -> None:
     records = [(get(r.props, "type"), get(r.props, "name"), r) for r in of_type(args, _DNS_RECORD)]
     cnames = {name: r for type_, name, r in records if type_ == "CNAME" and isinstance(name, str)}
     for identity in of_type(args, _IDENTITY):

@@ -17,7 +17,7 @@ SECRET_BINDING_TYPES = ("secret_text",)
 _BINDING_META = ("name", "type")
 
 
-def _cloudflare_consumer_dlq_and_retries(args: ResourceValidationArgs, report: Report) -> None:
+def cloudflare_consumer_dlq_and_retries(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != CONSUMER:
         return
     if get(args.props, "deadLetterQueue") is None:
@@ -37,7 +37,7 @@ def _cloudflare_consumer_dlq_and_retries(args: ResourceValidationArgs, report: R
         )
 
 
-def _cloudflare_consumer_max_concurrency(args: ResourceValidationArgs, report: Report) -> None:
+def cloudflare_consumer_max_concurrency(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != CONSUMER:
         return
     concurrency = get(args.props, "settings", "maxConcurrency")
@@ -56,7 +56,7 @@ def _cloudflare_consumer_max_concurrency(args: ResourceValidationArgs, report: R
         )
 
 
-def _cloudflare_worker_secret_bindings(args: ResourceValidationArgs, report: Report) -> None:
+def cloudflare_worker_secret_bindings(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type != WORKER:
         return
     for binding in items(get(args.props, "bindings")):

@@ -46,7 +46,7 @@ def _secret_variables(args: Args) -> Iterator[tuple[str, bool, bool, bool]]:
         yield key, sensitive is True, targets == ["development"], by_key
 
 
-def _vercel_secret_env_sensitive(args: ResourceValidationArgs, report: Report) -> None:
+def vercel_secret_env_sensitive(args: ResourceValidationArgs, report: Report) -> None:
     for key, sensitive, development_only, _ in _secret_variables(args):
         if not sensitive and not development_only:
             report(
@@ -56,7 +56,7 @@ def _vercel_secret_env_sensitive(args: ResourceValidationArgs, report: Report) -
             )
 
 
-def _vercel_development_secret_env(args: ResourceValidationArgs, report: Report) -> None:
+def vercel_development_secret_env(args: ResourceValidationArgs, report: Report) -> None:
     sdk_secret = args.resource_type in (VARIABLE, SHARED)
     for key, sensitive, development_only, by_key in _secret_variables(args):
         # Where the SDK made the value secret, only the key is evidence: the advice
