@@ -388,6 +388,16 @@ def _build_args(
     )
 
 
+# A whole part named in a message (``while `vercel` is on``) → its section.
+_SECTION_ARGS = {
+    "email": "email",
+    "queue": "queue",
+    "lambda_sender": "lambda",
+    "worker_sender": "worker",
+    "vercel": "vercel",
+    "events": "events",
+}
+
 _ARG_PATH_RE = re.compile(r"`([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)((?:\[\d+\])?)`")
 
 
@@ -396,7 +406,10 @@ def _config_names(message: str) -> str:
 
     def rename(m: re.Match[str]) -> str:
         key = _BY_ARG.get(m.group(1))
-        return f"`{key.key}{m.group(2)}`" if key is not None else m.group(0)
+        if key is not None:
+            return f"`{key.key}{m.group(2)}`"
+        section = _SECTION_ARGS.get(m.group(1))
+        return f"`{NAMESPACE}:{section}`" if section else m.group(0)
 
     return _ARG_PATH_RE.sub(rename, message)
 
