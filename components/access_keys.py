@@ -77,14 +77,18 @@ def rotating_access_keys(
         opts=pulumi.ResourceOptions(parent=parent, ignore_changes=["rfc3339"]),
     )
     aliases = [pulumi.Alias(name=previous_key_name)] if previous_key_name else None
-    # IAM allows two keys per user: a due key is deleted before its successor exists.
+    # A due schedule is dropped from the state on refresh and created anew, not
+    # replaced (terraform-provider-time#118), so `replace_with` would never fire: the
+    # key is replaced when its schedule's base timestamp changes, which both a
+    # rotation and a replaced schedule do. IAM allows two keys per user: a due key
+    # is deleted before its successor exists.
     keys = (
         aws.iam.AccessKey(
             f"{key_name}-a",
             user=user.name,
             opts=pulumi.ResourceOptions(
                 parent=parent,
-                replace_with=[first],
+                replacement_trigger=first.rfc3339,
                 delete_before_replace=True,
                 aliases=aliases,
             ),
@@ -93,7 +97,7 @@ def rotating_access_keys(
             f"{key_name}-b",
             user=user.name,
             opts=pulumi.ResourceOptions(
-                parent=parent, replace_with=[second], delete_before_replace=True
+                parent=parent, replacement_trigger=second.rfc3339, delete_before_replace=True
             ),
         ),
     )

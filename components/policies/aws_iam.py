@@ -358,7 +358,8 @@ def iam_access_key_rotation(args: StackValidationArgs, report: Report) -> None:
                 f"Access key {key.name} of IAM user {user} is not rotated within "
                 f"{MAX_ACCESS_KEY_AGE_DAYS} days: replace it on a time.Rotating schedule "
                 f"(rotation_days <= {MAX_ACCESS_KEY_AGE_DAYS}, triggers={{'user': {user!r}}}, "
-                "the key with replace_with=[rotating]), as WorkerSender does.",
+                "the key with replacement_trigger=rotating.rfc3339), as "
+                "serverless_mail.access_keys does.",
                 key.urn,
             )
         age = _age_days(get(key.props, "createDate"), now)

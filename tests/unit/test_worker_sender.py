@@ -550,12 +550,18 @@ def test_each_key_is_replaced_with_its_schedule_deleting_first(
 
     monkeypatch.setattr(mocking._RecordingMonitor, "RegisterResource", register)
     rec, _ = build(run)
-    urns = {r.name: r.urn for r in rec.resources}
+    bases = {r.name: r.outputs["rfc3339"] for r in rec.of_type(ROTATING)}
+    assert bases == {
+        "worker-key-rotation-a": "2026-01-01T00:00:00Z",
+        "worker-key-rotation-b": "2026-01-31T00:00:00Z",
+    }
     for slot in ("a", "b"):
         key = requests[f"worker-access-key-{slot}"]
-        # THEN the key is replaced whenever its schedule is, and (two keys per IAM
-        # user at most) the old one is deleted before the new one is created
-        assert list(key.replace_with) == [urns[f"worker-key-rotation-{slot}"]]
+        # THEN the key is replaced whenever its schedule's base changes (a rotation
+        # recreates the schedule with a new base), and, two keys per IAM user at
+        # most, the old one is deleted before the new one is created
+        assert key.replacement_trigger.string_value == bases[f"worker-key-rotation-{slot}"]
+        assert list(key.replace_with) == []
         assert key.deleteBeforeReplace is True
     # AND the first key keeps the resource of the single key it succeeds
     assert [a.spec.name for a in requests["worker-access-key-a"].aliases] == ["worker-access-key"]
