@@ -83,6 +83,7 @@ DOMAINS = [
     "[192.0.2.1]",
     "customer.test (c)",
 ]
+# "\ud800" is a lone surrogate, which a JSON body can carry as an escape.
 INJECT = [
     "",
     ",",
@@ -96,6 +97,7 @@ INJECT = [
     "\t",
     ">",
     "<",
+    "\ud800",
 ]
 
 
