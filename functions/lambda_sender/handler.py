@@ -9,6 +9,11 @@ Each record ends one of three ways:
 - rejected (invalid body or a permanent SES error): copied to the DLQ with
   `error_class` / `error_reason` attributes and acknowledged, so it is neither retried
   in a loop nor lost; if that copy fails, it becomes a batch item failure instead.
+  An invalid body includes a mailbox that is not exactly one RFC 5322 mailbox or has an
+  address-like name, and a header off the allow-list (message.py, address.py): the
+  reason ends in the refusal code, e.g. `[display-name-address]`.
+
+SES receives every address re-serialised by address.py, never the producer's text.
 """
 
 from __future__ import annotations
