@@ -69,7 +69,7 @@ async function consumer() {
             EMAIL_DOMAIN: "mail.example.com",
             EMAIL_DEFAULT_FROM: "noreply@mail.example.com",
             EMAIL_CONFIGURATION_SET: "bench",
-            EMAIL_ENQUEUE_TOKEN: "bench",
+            EMAIL_WORKER_TOKEN: "bench",
             SES_ENDPOINT: stub.url,
           },
         },

@@ -186,7 +186,11 @@ def _key_table() -> tuple[ConfigKey, ...]:
         _enabled_key("lambda", "the SQS → Lambda sending path", True),
         *_field_keys("lambda", LambdaSenderSettings, "lambda_sender"),
         _enabled_key("worker", "the Cloudflare Queue → Worker sending path", True),
-        *_field_keys("worker", WorkerSenderSettings, "worker_sender"),
+        # A token being rotated out is a secret: Python callers pass it as a Pulumi
+        # secret; a stage file's structured values would hold it in plain text.
+        *_field_keys(
+            "worker", WorkerSenderSettings, "worker_sender", skip=("previous_worker_token",)
+        ),
         _enabled_key("vercel", "the Vercel variables and the app's AWS identity", None),
         *_field_keys("vercel", VercelEnvSettings, "vercel"),
     ]

@@ -77,7 +77,7 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     """Resource options the engine sees that are not inputs (``importId``,
-    ``customTimeouts``), only when set."""
+    ``customTimeouts``, the names in ``aliases``), only when set."""
 
     @property
     def parent_name(self) -> str | None:
@@ -269,6 +269,9 @@ def _options(request: Any) -> dict[str, Any]:
     }
     if timeouts:
         options["customTimeouts"] = timeouts
+    aliases = [alias.spec.name for alias in request.aliases if alias.spec.name]
+    if aliases:
+        options["aliases"] = aliases
     return options
 
 

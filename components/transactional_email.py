@@ -37,14 +37,14 @@ OUTPUTS: dict[str, Any] = {
     "lambda_function_name": str | None,
     "worker_url": str | None,
     "worker_script_name": str | None,
-    "worker_enqueue_token": str | None,
+    "worker_token": str | None,
     "vercel_role_arn": str | None,
     "events_queue_url": str | None,
     "history_table_name": str | None,
     "webhook_secret": str | None,
 }
 """Every output :class:`TransactionalEmail` may have, with its type (``| None``: only
-while the path that makes it is on). ``worker_enqueue_token`` and ``webhook_secret`` are
+while the path that makes it is on). ``worker_token`` and ``webhook_secret`` are
 secret."""
 
 # Wiring the aggregate fills in for each part, by the argument name that part's own
@@ -104,14 +104,16 @@ class TransactionalEmailArgs:
         default_factory=LambdaSenderSettings
     )
     """The SQS → Lambda path's settings (a mapping of the same names is accepted), or
-    ``None`` to turn that path off. Default: ``LambdaSenderSettings()`` (on)."""
+    ``None`` to turn that path off. Default: ``LambdaSenderSettings()`` (on; in the
+    component package an absent value is off: pass ``{}`` for the defaults)."""
 
     worker_sender: WorkerSenderSettings | Mapping[str, Any] | None = field(
         default_factory=WorkerSenderSettings
     )
     """The Cloudflare Queue → Worker path's settings (a mapping of the same names is
     accepted), or ``None`` to turn that path off. Default: ``WorkerSenderSettings()``
-    (on)."""
+    (on; in the component package an absent value is off: pass ``{}`` for the
+    defaults)."""
 
     events: EmailEventsSettings | Mapping[str, Any] | None = field(
         default_factory=EmailEventsSettings
@@ -193,6 +195,7 @@ class TransactionalEmailArgs:
             with prefixed("events", _EVENTS_WIRING):
                 self.events_args(domain, alarm_topic_arn="stand-in").validate()
         if self.vercel is not None:
+            self._validate_worker_url_for_vercel()
             region = self.email.region
             worker = (
                 ("https://worker.example.invalid", "stand-in")
@@ -225,6 +228,18 @@ class TransactionalEmailArgs:
             )
         with prefixed("worker_sender", _WORKER_WIRING):
             self.worker_args(domain).validate()
+
+    def _validate_worker_url_for_vercel(self) -> None:
+        if self.worker_sender is None:
+            return
+        settings = _settings(self.worker_sender)
+        if settings.custom_domain is None and settings.workers_dev_subdomain is None:
+            raise ConfigError(
+                "`worker_sender.workers_dev_subdomain` (or `worker_sender.custom_domain`) is "
+                "required while `vercel` is on, but neither was provided: the provider "
+                "cannot read the account's workers.dev subdomain, so the Worker's URL "
+                "would be unknown and the app could not reach it"
+            )
 
     def lambda_args(self, queue: EmailQueue, domain: EmailDomain) -> LambdaSenderArgs:
         """The :class:`LambdaSenderArgs` for ``queue`` and ``domain``."""
@@ -343,7 +358,7 @@ class TransactionalEmail(pulumi.ComponentResource):
         if self.worker_sender is not None:
             self.outputs["worker_url"] = self.worker_sender.url
             self.outputs["worker_script_name"] = self.worker_sender.script_name
-            self.outputs["worker_enqueue_token"] = self.worker_sender.enqueue_token
+            self.outputs["worker_token"] = self.worker_sender.worker_token
         if self.vercel is not None:
             self.outputs["vercel_role_arn"] = self.vercel.role_arn
         if self.events is not None:
@@ -392,12 +407,17 @@ class TransactionalEmail(pulumi.ComponentResource):
         if self._args.vercel is None:
             return
         worker = self.worker_sender
+        worker_values: tuple[pulumi.Input[str], pulumi.Input[str]] | None = None
+        if worker is not None:
+            # validate() refuses a Worker with an unknown URL while Vercel is on.
+            assert worker.url is not None
+            worker_values = (worker.url, worker.worker_token)
         self.vercel = VercelEnv(
             f"{self._name}-vercel",
             self._args.vercel_args(
                 queue_url=self.queue.url,
                 queue_arn=self.queue.arn,
-                worker=(worker.url, worker.enqueue_token) if worker is not None else None,
+                worker=worker_values,
                 send_statement=self.queue.grant_send_messages(),
             ),
             child,

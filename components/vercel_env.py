@@ -106,6 +106,21 @@ class VercelEnvSettings:
     """ARN of an existing IAM OIDC provider for ``https://oidc.vercel.com/<team_slug>`` (an
     account holds one per issuer URL). Default: ``None`` (create one)."""
 
+    access_key_rotation_days: int = field(
+        default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
+    )
+    """Without ``oidc``: days between rotations of the IAM user's two access keys (1 to
+    45); each key lives twice this. The variables move to the new key at once and the
+    old one stays valid one more period, time to redeploy the app. Default: ``30``."""
+
+    reuse_account_oidc_provider: bool = field(default=False, metadata=rule(Bool()))
+    """Trust the provider for ``https://oidc.vercel.com/<team_slug>`` that the account
+    already has instead of creating one; its ARN is derived from ``queue_arn``'s partition
+    and account (:func:`account_oidc_provider_arn`). IAM holds one provider per issuer
+    URL in an account, so when several stages share an account, let one create it and set
+    this on the others (the creating stage must be deployed first); or create it once
+    elsewhere and pass ``oidc_provider_arn``. Default: ``False``."""
+
 
 @strict_args
 @dataclass(frozen=True, kw_only=True)
@@ -140,21 +155,6 @@ class VercelEnvArgs(VercelEnvSettings):
     """The policy statement the app's identity gets, e.g. ``EmailQueue.grant_send_messages()``.
     Default: ``None``, which means ``sqs:SendMessage`` and ``sqs:GetQueueUrl`` on
     ``queue_arn``."""
-
-    access_key_rotation_days: int = field(
-        default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
-    )
-    """Without ``oidc``: days between rotations of the IAM user's two access keys (1 to
-    45); each key lives twice this. The variables move to the new key at once and the
-    old one stays valid one more period, time to redeploy the app. Default: ``30``."""
-
-    reuse_account_oidc_provider: bool = field(default=False, metadata=rule(Bool()))
-    """Trust the provider for ``https://oidc.vercel.com/<team_slug>`` that the account
-    already has instead of creating one; its ARN is derived from ``queue_arn``'s partition
-    and account (:func:`account_oidc_provider_arn`). IAM holds one provider per issuer
-    URL in an account, so when several stages share an account, let one create it and set
-    this on the others (the creating stage must be deployed first); or create it once
-    elsewhere and pass ``oidc_provider_arn``. Default: ``False``."""
 
     @property
     def resolved_targets(self) -> tuple[Target, ...]:

@@ -30,8 +30,8 @@ from .validation import check_email, check_pattern
 
 __all__ = [
     "ACCESS_KEY_SLOTS",
-    "ENQUEUE_TOKEN_LENGTH",
     "IAM_PATH",
+    "WORKER_TOKEN_LENGTH",
     "WorkerBundle",
     "WorkerSender",
     "WorkerSenderArgs",
@@ -54,7 +54,7 @@ IAM_PATH = "/serverless-mail/"
 MAX_CONSUMER_CONCURRENCY = 250
 """Cloudflare Queues' ceiling for concurrent consumer invocations."""
 
-ENQUEUE_TOKEN_LENGTH = 48
+WORKER_TOKEN_LENGTH = 48
 """Length of the bearer token of the enqueue API (letters and digits: ~285 bits)."""
 
 RATE_LIMIT_PERIOD_SECONDS = 60
@@ -119,6 +119,32 @@ class WorkerSenderSettings:
     observability: bool = field(default=True, metadata=rule(Bool()))
     """Workers Logs on (with invocation logs) for the script. Default: ``True``."""
 
+    rate_limit_per_minute: int = field(
+        default=600, metadata=rule(Int(1, MAX_RATE_LIMIT_PER_MINUTE))
+    )
+    """Enqueue requests (``/send`` or ``/send/batch``) each token may make per minute
+    before the Worker answers 429 with ``Retry-After`` (1 to 100000). Cloudflare counts
+    per location, so this is a per-location ceiling against a leaked or runaway
+    producer, not a quota. Default: ``600``."""
+
+    previous_worker_token: pulumi.Input[str] | None = None
+    """The token being rotated out, accepted beside the current one while set (bound
+    as the secret ``EMAIL_WORKER_TOKEN_PREVIOUS``). To rotate: set this to the current
+    token, replace ``<name>-worker-token``, move producers to the new token, then
+    unset it. Printable ASCII, 32 to 256 characters. Default: ``None``."""
+
+    max_concurrency: int = field(default=5, metadata=rule(Int(1, MAX_CONSUMER_CONCURRENCY)))
+    """Consumer invocations the queue may run at once (1 to 250); bounds the SES
+    sending rate a backlog can reach. Default: ``5``."""
+
+    access_key_rotation_days: int = field(
+        default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
+    )
+    """Days between access-key rotations (1 to 45). The IAM user has two keys, each
+    replaced every twice this period, half a period apart; the Worker always holds
+    the newer one, so the key being replaced is never the one in use. Keys are
+    replaced by the first ``pulumi up --refresh`` after they are due. Default: ``30``."""
+
 
 @strict_args
 @dataclass(frozen=True, kw_only=True)
@@ -140,37 +166,11 @@ class WorkerSenderArgs(WorkerSenderSettings):
     region: str
     """The SES region the Worker sends through; the domain's region. Required."""
 
-    rate_limit_per_minute: int = field(
-        default=600, metadata=rule(Int(1, MAX_RATE_LIMIT_PER_MINUTE))
-    )
-    """Enqueue requests (``/send`` or ``/send/batch``) each token may make per minute
-    before the Worker answers 429 with ``Retry-After`` (1 to 100000). Cloudflare counts
-    per location, so this is a per-location ceiling against a leaked or runaway
-    producer, not a quota. Default: ``600``."""
-
-    previous_enqueue_token: pulumi.Input[str] | None = None
-    """The token being rotated out, accepted beside the current one while set (bound
-    as the secret ``EMAIL_ENQUEUE_TOKEN_PREVIOUS``). To rotate: set this to the current
-    token, replace ``<name>-enqueue-token``, move producers to the new token, then
-    unset it. Printable ASCII, 32 to 256 characters. Default: ``None``."""
-
     zone_id: str | None = field(
         default=None, metadata=rule(Pattern(CLOUDFLARE_ID_RE, _ZONE_ID_WHAT, "example.com"))
     )
     """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
     ``None``; required with ``custom_domain``."""
-
-    max_concurrency: int = field(default=5, metadata=rule(Int(1, MAX_CONSUMER_CONCURRENCY)))
-    """Consumer invocations the queue may run at once (1 to 250); bounds the SES
-    sending rate a backlog can reach. Default: ``5``."""
-
-    access_key_rotation_days: int = field(
-        default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
-    )
-    """Days between access-key rotations (1 to 45). The IAM user has two keys, each
-    replaced every twice this period, half a period apart; the Worker always holds
-    the newer one, so the key being replaced is never the one in use. Keys are
-    replaced by the first ``pulumi up --refresh`` after they are due. Default: ``30``."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
@@ -188,12 +188,12 @@ class WorkerSenderArgs(WorkerSenderSettings):
         )
         check_email("default_from", self.default_from, domain=self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
-        if isinstance(self.previous_enqueue_token, str) and not _TOKEN_RE.fullmatch(
-            self.previous_enqueue_token
+        if isinstance(self.previous_worker_token, str) and not _TOKEN_RE.fullmatch(
+            self.previous_worker_token
         ):
             raise ConfigError(
-                "`previous_enqueue_token` must be the token being rotated out (32 to 256 "
-                f"printable ASCII characters, no spaces), but {len(self.previous_enqueue_token)} "
+                "`previous_worker_token` must be the token being rotated out (32 to 256 "
+                f"printable ASCII characters, no spaces), but {len(self.previous_worker_token)} "
                 "characters of another form were provided: give the old token, or unset it"
             )
         check_fields(self)
@@ -242,12 +242,12 @@ class WorkerSender(pulumi.ComponentResource):
     Permanent failures are written to the DLQ queue with a reason through the
     ``EMAIL_DLQ`` producer binding.
 
-    Secrets: the IAM access key and the enqueue token reach the script only as
+    Secrets: the IAM access key and the Worker token reach the script only as
     ``secret_text`` bindings and are secret in state and outputs. Cloudflare never
     returns a script's secret values, so a secret changed outside Pulumi (dashboard,
     ``wrangler secret put``) is invisible to ``pulumi refresh`` and ``preview``: change
     secrets here only. Rotate the token with ``pulumi up --replace`` on the
-    ``<name>-enqueue-token`` resource. The access keys rotate on their own schedule
+    ``<name>-worker-token`` resource. The access keys rotate on their own schedule
     (``access_key_rotation_days``, ``<name>-key-rotation-a``/``-b``): run
     ``pulumi up --refresh`` at least that often so due keys are replaced.
 
@@ -264,7 +264,7 @@ class WorkerSender(pulumi.ComponentResource):
             ``https://<script_name>.<workers_dev_subdomain>.workers.dev`` when that
             subdomain is given, else ``None``: the account's workers.dev subdomain is
             not readable without a provider invoke (find it on the dashboard).
-        enqueue_token: the API's bearer token (secret).
+        worker_token: the API's bearer token (secret).
     """
 
     script: cloudflare.WorkersScript
@@ -278,7 +278,7 @@ class WorkerSender(pulumi.ComponentResource):
     custom_domain: cloudflare.WorkersCustomDomain | None
     script_name: str
     url: str | None
-    enqueue_token: pulumi.Output[str]
+    worker_token: pulumi.Output[str]
 
     def __init__(
         self,
@@ -295,7 +295,7 @@ class WorkerSender(pulumi.ComponentResource):
 
         self._create_queues()
         self._create_sender_identity()
-        self._create_enqueue_token()
+        self._create_worker_token()
         self._deploy_script(load_worker_bundle())
         self._consume_queue()
         self._route_requests()
@@ -305,14 +305,14 @@ class WorkerSender(pulumi.ComponentResource):
             args.custom_domain,
             args.workers_dev_subdomain if args.workers_dev else None,
         )
-        self.enqueue_token = pulumi.Output.secret(self._token.result)
+        self.worker_token = pulumi.Output.secret(self._token.result)
         self.register_outputs(
             {
                 "script_name": self.script_name,
                 "queue_name": self.queue.queue_name,
                 "dead_letter_queue_name": self.dead_letter_queue.queue_name,
                 "url": self.url,
-                "enqueue_token": self.enqueue_token,
+                "worker_token": self.worker_token,
             }
         )
 
@@ -362,13 +362,18 @@ class WorkerSender(pulumi.ComponentResource):
         self._key_id = rotating.active_id
         self._key_secret = rotating.active_secret
 
-    def _create_enqueue_token(self) -> None:
+    def _create_worker_token(self) -> None:
         # Kept in state: the token only changes when this resource is replaced.
         self._token = random.RandomPassword(
-            f"{self._name}-enqueue-token",
-            length=ENQUEUE_TOKEN_LENGTH,
+            f"{self._name}-worker-token",
+            length=WORKER_TOKEN_LENGTH,
             special=False,
-            opts=self._child,
+            # Named `-enqueue-token` before the Worker token got one name everywhere:
+            # the alias keeps a deployed stack's token instead of replacing it.
+            opts=pulumi.ResourceOptions.merge(
+                self._child,
+                pulumi.ResourceOptions(aliases=[pulumi.Alias(name=f"{self._name}-enqueue-token")]),
+            ),
         )
 
     def _deploy_script(self, bundle: WorkerBundle) -> None:
@@ -417,7 +422,7 @@ class WorkerSender(pulumi.ComponentResource):
                 "text": pulumi.Output.secret(self._key_secret),
             },
             {
-                "name": "EMAIL_ENQUEUE_TOKEN",
+                "name": "EMAIL_WORKER_TOKEN",
                 "type": "secret_text",
                 "text": pulumi.Output.secret(self._token.result),
             },
@@ -441,12 +446,12 @@ class WorkerSender(pulumi.ComponentResource):
                 },
             }
         ]
-        if args.previous_enqueue_token is not None:
+        if args.previous_worker_token is not None:
             bindings.append(
                 {
-                    "name": "EMAIL_ENQUEUE_TOKEN_PREVIOUS",
+                    "name": "EMAIL_WORKER_TOKEN_PREVIOUS",
                     "type": "secret_text",
-                    "text": pulumi.Output.secret(args.previous_enqueue_token),
+                    "text": pulumi.Output.secret(args.previous_worker_token),
                 }
             )
         return bindings

@@ -10,6 +10,7 @@ from typing import Any
 from pulumi_policy import PolicyResource, ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
+from ..email_domain import DMARC_TAG
 from .documents import KEY, RESOURCE, TRUST, Statement, parse_document, statements
 from .engine import UNKNOWN, Args, Report, get, number, of_type, strings
 
@@ -352,6 +353,9 @@ def dkim_records_in_cloudflare(args: StackValidationArgs, report: Report) -> Non
                     record.urn,
                 )
         dmarc = f"_dmarc.{domain}"
+        if get(identity.props, "tags", DMARC_TAG) == "managed-elsewhere":
+            # DmarcArgs.publish false: the zone's own DMARC record is kept on purpose.
+            continue
         if not any(
             type_ == "TXT" and name == dmarc and "v=DMARC1" in str(get(r.props, "content"))
             for type_, name, r in records

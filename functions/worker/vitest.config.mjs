@@ -26,7 +26,7 @@ export default defineConfig({
           EMAIL_DOMAIN: "mail.example.com",
           EMAIL_DEFAULT_FROM: "Acme <noreply@mail.example.com>",
           EMAIL_CONFIGURATION_SET: "serverless-mail-test",
-          EMAIL_ENQUEUE_TOKEN: "test-token-0123456789",
+          EMAIL_WORKER_TOKEN: "test-token-0123456789",
           SES_ENDPOINT: inject("sesStubUrl"),
           SES_STUB_URL: inject("sesStubUrl"),
           MOTO_URL: inject("motoUrl"),

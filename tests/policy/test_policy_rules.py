@@ -500,8 +500,8 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
     (
         "plain-token",
         "cloudflare-worker-secret-bindings",
-        worker({"name": "enqueue_token", "type": "plain_text", "text": "t"}),
-        "Worker binding enqueue_token looks like a secret",
+        worker({"name": "worker_token", "type": "plain_text", "text": "t"}),
+        "Worker binding worker_token looks like a secret",
     ),
     (
         "vercel-not-sensitive",
@@ -671,7 +671,7 @@ def test_looks_secret(name: str, secret: bool) -> None:
 
 def test_stack_output_named_like_a_secret_must_be_secret(run: Callable[..., Recording]) -> None:
     def program() -> None:
-        pulumi.export("enqueue_token", "abc")
+        pulumi.export("worker_token", "abc")
         pulumi.export("sealed_token", pulumi.Output.secret("abc"))
         pulumi.export("queue_url", "https://sqs")
 
@@ -679,7 +679,7 @@ def test_stack_output_named_like_a_secret_must_be_secret(run: Callable[..., Reco
     assert check_stack_outputs(recording) == [
         Violation(
             "stack-outputs-no-plaintext-secrets",
-            "Stack output enqueue_token is plain text but its name says it holds a secret: "
+            "Stack output worker_token is plain text but its name says it holds a secret: "
             "export it with pulumi.Output.secret(...) so it is encrypted in the state and masked.",
             recording.stack_urn or "",
             "mandatory",

@@ -135,9 +135,9 @@ def test_every_output_of_the_python_component_is_offered_and_the_token_stays_sec
     assert {
         "identityArn", "configurationSetName", "eventsTopicArn", "dnsRecords", "queueUrl",
         "queueArn", "deadLetterQueueUrl", "alarmTopicArn", "lambdaFunctionName", "workerUrl",
-        "workerScriptName", "workerEnqueueToken", "vercelRoleArn",
+        "workerScriptName", "workerToken", "vercelRoleArn",
     } <= set(outputs)  # fmt: skip
-    assert outputs["workerEnqueueToken"] == "[secret]"
+    assert outputs["workerToken"] == "[secret]"
 
 
 def test_an_absent_path_is_off() -> None:

@@ -232,6 +232,8 @@ def test_queue_visibility_is_checked_against_the_lambda_settings() -> None:
     ):
         parse(values)
     assert (
-        parse(mutated("lambda.timeoutSeconds", 60)).args.consumer_queue.effective_visibility_timeout_seconds
+        parse(
+            mutated("lambda.timeoutSeconds", 60)
+        ).args.consumer_queue.effective_visibility_timeout_seconds
         == 360
     )

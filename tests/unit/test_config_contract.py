@@ -374,6 +374,28 @@ CASES = [
         lambda p: p.input("mail-worker-script", "observability.enabled") is False,
     ),
     Case(
+        "worker.rateLimitPerMinute",
+        120,
+        lambda p: (
+            [
+                b["simple"]
+                for b in p.input("mail-worker-script", "bindings")
+                if b["name"] == "EMAIL_RATE_LIMITER"
+            ]
+            == [{"limit": 120, "period": 60}]
+        ),
+    ),
+    Case("worker.maxConcurrency", 3, lambda p: p.consumer("maxConcurrency") == 3),
+    Case(
+        "worker.accessKeyRotationDays",
+        20,
+        # Two keys, each replaced every second period, half a period apart.
+        lambda p: (
+            p.input("mail-worker-key-rotation-a", "rotationDays") == 40
+            and p.input("mail-worker-key-rotation-b", "rotationDays") == 40
+        ),
+    ),
+    Case(
         "vercel.enabled",
         False,
         lambda p: (
@@ -418,6 +440,21 @@ CASES = [
                 r["type"] == "aws:iam/user:User" and r["name"].startswith("mail-vercel")
                 for r in p.result["resources"]
             )
+        ),
+    ),
+    Case(
+        "vercel.accessKeyRotationDays",
+        10,
+        lambda p: p.input("mail-vercel-key-rotation-a", "rotationDays") == 20,
+        also={"vercel.oidc": False},
+    ),
+    Case(
+        "vercel.reuseAccountOidcProvider",
+        True,
+        lambda p: (
+            not p.exists("mail-vercel-oidc")
+            and p.json_input("mail-vercel-role", "assumeRolePolicy")["Statement"][0]["Principal"]
+            == {"Federated": PROVIDER_ARN}
         ),
     ),
     Case(

@@ -62,7 +62,7 @@ def build(run: Any, **settings: Any) -> tuple[Recording, dict[str, Any]]:
         domain.grant_send_email().apply(lambda s: captured.setdefault("grant", s))
         sender = WorkerSender("worker", WorkerSenderArgs(domain=domain, **{**REQUIRED, **settings}))
         captured["sender"] = sender
-        pulumi.export("enqueue_token", sender.enqueue_token)
+        pulumi.export("worker_token", sender.worker_token)
         pulumi.export("url", sender.url)
         pulumi.export("script_name", sender.script_name)
 
@@ -163,7 +163,7 @@ def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
             "type": "secret_text",
             "text": Secret(key.outputs["secret"]),
         },
-        {"name": "EMAIL_ENQUEUE_TOKEN", "type": "secret_text", "text": Secret(token)},
+        {"name": "EMAIL_WORKER_TOKEN", "type": "secret_text", "text": Secret(token)},
         {
             "name": "EMAIL_RATE_LIMITER",
             "type": "ratelimit",
@@ -178,13 +178,13 @@ def test_bindings_are_every_name_the_worker_checks_for(run: Any) -> None:
     # and the one optional binding (the previous token, bound only when given).
     config_js = (WORKER_DIR / "src" / "config.js").read_text()
     named = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config_js))
-    optional = {"EMAIL_ENQUEUE_TOKEN_PREVIOUS"}
-    assert 'PREVIOUS_TOKEN_BINDING = "EMAIL_ENQUEUE_TOKEN_PREVIOUS"' in config_js
+    optional = {"EMAIL_WORKER_TOKEN_PREVIOUS"}
+    assert 'PREVIOUS_TOKEN_BINDING = "EMAIL_WORKER_TOKEN_PREVIOUS"' in config_js
     rec, _ = build(run)
     bound = {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]}
     assert len(named) == 11
     assert bound == named - optional
-    rec, _ = build(run, previous_enqueue_token="p" * 48)
+    rec, _ = build(run, previous_worker_token="p" * 48)
     assert {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]} == named
 
 
@@ -272,9 +272,9 @@ def test_iam_user_may_only_send_as_the_domain(run: Any) -> None:
     ]
 
 
-def test_enqueue_token_is_a_48_character_alphanumeric_random_password(run: Any) -> None:
+def test_worker_token_is_a_48_character_alphanumeric_random_password(run: Any) -> None:
     rec, _ = build(run)
-    assert rec.one(PASSWORD).name == "worker-enqueue-token"
+    assert rec.one(PASSWORD).name == "worker-worker-token"
     assert rec.one(PASSWORD).inputs == {"length": 48, "special": False}
 
 
@@ -310,7 +310,7 @@ def test_access_key_and_token_are_secret_wherever_they_appear(run: Any) -> None:
     for name, out in rec.stack_outputs.items():
         for value, secret in _walk(out):
             assert value not in sensitive or secret, f"stack output {name} leaks a secret"
-    assert rec.stack_outputs["enqueue_token"] == Secret(token)
+    assert rec.stack_outputs["worker_token"] == Secret(token)
 
 
 def test_component_attributes(run: Any) -> None:
@@ -626,13 +626,13 @@ def test_rate_limiter_namespace_is_an_integer_per_script() -> None:
 def test_previous_token_is_bound_as_a_secret_only_when_given(run: Any) -> None:
     rec, _ = build(run)
     names = [b["name"] for b in rec.one(SCRIPT).inputs["bindings"]]
-    assert "EMAIL_ENQUEUE_TOKEN_PREVIOUS" not in names
+    assert "EMAIL_WORKER_TOKEN_PREVIOUS" not in names
 
     previous = "Old0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
-    rec, _ = build(run, previous_enqueue_token=previous)
+    rec, _ = build(run, previous_worker_token=previous)
     bindings = rec.one(SCRIPT).inputs["bindings"]
     assert bindings[-1] == {
-        "name": "EMAIL_ENQUEUE_TOKEN_PREVIOUS",
+        "name": "EMAIL_WORKER_TOKEN_PREVIOUS",
         "type": "secret_text",
         "text": Secret(previous),
     }
@@ -641,7 +641,7 @@ def test_previous_token_is_bound_as_a_secret_only_when_given(run: Any) -> None:
 
 def test_previous_token_given_as_a_secret_output_stays_secret(run: Any) -> None:
     previous = "Old0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
-    rec, _ = build(run, previous_enqueue_token=pulumi.Output.secret(previous))
+    rec, _ = build(run, previous_worker_token=pulumi.Output.secret(previous))
     assert rec.one(SCRIPT).inputs["bindings"][-1]["text"] == Secret(previous)
 
 
@@ -657,11 +657,11 @@ def test_previous_token_given_as_a_secret_output_stays_secret(run: Any) -> None:
             {"rate_limit_per_minute": "600"},
             r"`rate_limit_per_minute` must be a whole number between 1 and 100000, but '600'",
         ),
-        ({"previous_enqueue_token": ""}, r"`previous_enqueue_token` must be the token being"),
-        ({"previous_enqueue_token": "short"}, r"32 to 256 printable ASCII .* but 5 characters"),
+        ({"previous_worker_token": ""}, r"`previous_worker_token` must be the token being"),
+        ({"previous_worker_token": "short"}, r"32 to 256 printable ASCII .* but 5 characters"),
         (
-            {"previous_enqueue_token": "x" * 40 + " " + "y"},
-            r"`previous_enqueue_token` must be the token being rotated out",
+            {"previous_worker_token": "x" * 40 + " " + "y"},
+            r"`previous_worker_token` must be the token being rotated out",
         ),
     ],
 )
@@ -682,3 +682,10 @@ def test_api_guard_args_are_checked_before_any_child_exists(
     with pytest.raises(ConfigError, match=message):
         raise errors[0]
     assert [r.name for r in rec.resources if r.parent_name == "worker"] == []
+
+
+def test_worker_token_keeps_the_deployed_token_through_its_rename(run: Any) -> None:
+    rec, _ = build(run)
+    token = rec.one(PASSWORD)
+    assert token.name == "worker-worker-token"
+    assert token.options["aliases"] == ["worker-enqueue-token"]

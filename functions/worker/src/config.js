@@ -1,12 +1,12 @@
 // Bindings the Worker needs. The WorkerSender component creates every one of them;
 // a missing one is a deployment bug, reported by name instead of failing later.
 
-export const FETCH_BINDINGS = ["EMAIL_QUEUE", "EMAIL_ENQUEUE_TOKEN", "EMAIL_DOMAIN", "EMAIL_RATE_LIMITER"];
+export const FETCH_BINDINGS = ["EMAIL_QUEUE", "EMAIL_WORKER_TOKEN", "EMAIL_DOMAIN", "EMAIL_RATE_LIMITER"];
 /**
  * Optional secret: the token being rotated out. While it is set both tokens are
  * accepted, each with its own rate-limit bucket; unset it once producers moved on.
  */
-export const PREVIOUS_TOKEN_BINDING = "EMAIL_ENQUEUE_TOKEN_PREVIOUS";
+export const PREVIOUS_TOKEN_BINDING = "EMAIL_WORKER_TOKEN_PREVIOUS";
 /**
  * The rate limiter's window. The Workers Rate Limiting binding counts per `period`,
  * 10 or 60 seconds, set on the binding (the WorkerSender component uses 60), and does

@@ -121,10 +121,10 @@ async function admit(request, env) {
 /** @returns {Promise<string>} the hex SHA-256 of the accepted token; throws 401 */
 async function authenticate(request, env) {
   const unauthorized = new HttpError(401, "unauthorized", null, { "WWW-Authenticate": "Bearer" });
-  const tokens = [env.EMAIL_ENQUEUE_TOKEN, env[PREVIOUS_TOKEN_BINDING]].filter((token) => typeof token === "string" && token !== "");
-  if (typeof env.EMAIL_ENQUEUE_TOKEN !== "string" || env.EMAIL_ENQUEUE_TOKEN === "") {
+  const tokens = [env.EMAIL_WORKER_TOKEN, env[PREVIOUS_TOKEN_BINDING]].filter((token) => typeof token === "string" && token !== "");
+  if (typeof env.EMAIL_WORKER_TOKEN !== "string" || env.EMAIL_WORKER_TOKEN === "") {
     // No current token: nobody can be authenticated. Said in the logs, not to the caller.
-    log("error", "missing_bindings", { handler: "fetch", missing: ["EMAIL_ENQUEUE_TOKEN"] });
+    log("error", "missing_bindings", { handler: "fetch", missing: ["EMAIL_WORKER_TOKEN"] });
     throw unauthorized;
   }
   const match = (request.headers.get("Authorization") ?? "").match(/^Bearer[ ]+(\S+)\s*$/i);

@@ -119,7 +119,7 @@ describe("at the entry points", () => {
       const response = await worker.fetch(
         new Request("https://mail-worker.test/send", {
           method: "POST",
-          headers: { Authorization: `Bearer ${env.EMAIL_ENQUEUE_TOKEN}`, "Content-Type": "application/json" },
+          headers: { Authorization: `Bearer ${env.EMAIL_WORKER_TOKEN}`, "Content-Type": "application/json" },
           body: JSON.stringify(message({ to: ["ok@customer.test", vector.input] })),
         }),
         { ...env, EMAIL_QUEUE: queue },

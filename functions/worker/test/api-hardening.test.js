@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../dist/worker.js";
 import { message, recordingQueue, uniqueId } from "./support/fakes.js";
 
-const TOKEN = env.EMAIL_ENQUEUE_TOKEN;
+const TOKEN = env.EMAIL_WORKER_TOKEN;
 const PATHS = ["/send", "/send/batch"];
 
 function bodyFor(path) {
@@ -53,8 +53,8 @@ describe("an unauthenticated request learns nothing", () => {
     ["the token without the Bearer scheme", { authorization: TOKEN }],
     ["two tokens", { authorization: `Bearer ${TOKEN} ${TOKEN}` }],
     ["a wrong token while bindings are missing", { token: "nope", bindings: { EMAIL_QUEUE: undefined, EMAIL_DOMAIN: "", EMAIL_RATE_LIMITER: undefined } }],
-    ["any token while the token binding itself is missing", { bindings: { EMAIL_ENQUEUE_TOKEN: undefined, EMAIL_QUEUE: undefined } }],
-    ["any token while the token binding is empty", { bindings: { EMAIL_ENQUEUE_TOKEN: "" } }],
+    ["any token while the token binding itself is missing", { bindings: { EMAIL_WORKER_TOKEN: undefined, EMAIL_QUEUE: undefined } }],
+    ["any token while the token binding is empty", { bindings: { EMAIL_WORKER_TOKEN: "" } }],
     ["a wrong token with a wrong media type", { token: "nope", contentType: "text/plain" }],
   ];
 
@@ -122,7 +122,7 @@ describe("token rotation: the previous token works while it is set", () => {
   const NEW = "rotated-token-9876543210";
 
   it.each(PATHS)("%s: both the current and the previous token are accepted", async (path) => {
-    const bindings = { EMAIL_ENQUEUE_TOKEN: NEW, EMAIL_ENQUEUE_TOKEN_PREVIOUS: OLD };
+    const bindings = { EMAIL_WORKER_TOKEN: NEW, EMAIL_WORKER_TOKEN_PREVIOUS: OLD };
 
     expect((await post(path, { token: NEW, bindings })).status).toBe(202);
     expect((await post(path, { token: OLD, bindings })).status).toBe(202);
@@ -133,7 +133,7 @@ describe("token rotation: the previous token works while it is set", () => {
     ["unset", undefined],
     ["empty", ""],
   ])("the previous token fails once its binding is %s", async (_case, previous) => {
-    const bindings = { EMAIL_ENQUEUE_TOKEN: NEW, EMAIL_ENQUEUE_TOKEN_PREVIOUS: previous };
+    const bindings = { EMAIL_WORKER_TOKEN: NEW, EMAIL_WORKER_TOKEN_PREVIOUS: previous };
 
     expect((await post("/send", { token: OLD, bindings })).status).toBe(401);
     expect((await post("/send", { token: NEW, bindings })).status).toBe(202);
@@ -143,7 +143,7 @@ describe("token rotation: the previous token works while it is set", () => {
 
   it("gives each token its own rate-limit bucket, keyed by a hash, never the token", async () => {
     const limiter = recordingLimiter();
-    const bindings = { EMAIL_ENQUEUE_TOKEN: NEW, EMAIL_ENQUEUE_TOKEN_PREVIOUS: OLD, EMAIL_RATE_LIMITER: limiter };
+    const bindings = { EMAIL_WORKER_TOKEN: NEW, EMAIL_WORKER_TOKEN_PREVIOUS: OLD, EMAIL_RATE_LIMITER: limiter };
 
     await post("/send", { token: NEW, bindings });
     await post("/send", { token: OLD, bindings });
@@ -164,7 +164,7 @@ describe("per-token rate limit with the real binding", () => {
     // A fresh token is a fresh bucket, whatever earlier tests spent.
     const token = uniqueId("rl");
     const other = uniqueId("rl-other");
-    const bindings = { EMAIL_ENQUEUE_TOKEN: token, EMAIL_ENQUEUE_TOKEN_PREVIOUS: other, EMAIL_RATE_LIMITER: env.TIGHT_RATE_LIMITER };
+    const bindings = { EMAIL_WORKER_TOKEN: token, EMAIL_WORKER_TOKEN_PREVIOUS: other, EMAIL_RATE_LIMITER: env.TIGHT_RATE_LIMITER };
 
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await post(path, { token, bindings })).status);
@@ -180,7 +180,7 @@ describe("per-token rate limit with the real binding", () => {
 
   it("counts only authenticated requests: 401s do not spend the bucket", async () => {
     const token = uniqueId("rl-auth");
-    const bindings = { EMAIL_ENQUEUE_TOKEN: token, EMAIL_RATE_LIMITER: env.TIGHT_RATE_LIMITER };
+    const bindings = { EMAIL_WORKER_TOKEN: token, EMAIL_RATE_LIMITER: env.TIGHT_RATE_LIMITER };
 
     for (let i = 0; i < 5; i++) expect((await post("/send", { token: "wrong", bindings })).status).toBe(401);
 

@@ -6,7 +6,7 @@ import examples from "../../schema/examples.json";
 import schema from "../../schema/message.schema.json";
 import { message, recordingQueue } from "./support/fakes.js";
 
-const TOKEN = env.EMAIL_ENQUEUE_TOKEN;
+const TOKEN = env.EMAIL_WORKER_TOKEN;
 const ORIGIN = "https://mail-worker.test";
 
 async function call(path, { method = "POST", token = TOKEN, body, headers = {}, bindings = {} } = {}) {
