@@ -89,3 +89,33 @@ def test_the_yaml_example_is_a_valid_stage_fragment() -> None:
 @pytest.mark.parametrize("name", ["scripts/gen_docs.py", "scripts/gen_schema.py"])
 def test_generators_named_in_the_readme_exist(name: str) -> None:
     assert name in README and (ROOT / name).is_file()
+
+
+def test_the_typescript_example_builds_through_the_component_package(tmp_path: Any) -> None:
+    """The TypeScript example's inputs, as node evaluates them, go through construct."""
+    import json
+    import shutil
+    import subprocess
+
+    from tests.unit.test_component_package_settings import construct, wire
+
+    (example,) = [b for b in blocks("typescript") if "@pulumi/serverless-mail" in b]
+    body = example.replace('import * as sm from "@pulumi/serverless-mail";', "")
+    body = re.sub(r"^export ", "", body, flags=re.M)
+    stub = (
+        "const sm = { TransactionalEmail: class { constructor(name, args) {"
+        " process.stdout.write(JSON.stringify({ name, args })); } } };\n"
+    )
+    script = tmp_path / "example.mjs"
+    script.write_text(stub + body)
+    node = shutil.which("node")
+    assert node, "node is required (it runs the Worker tests too)"
+    out = subprocess.run([node, script], capture_output=True, text=True, check=True, timeout=60)
+    given = json.loads(out.stdout)
+    assert given["name"] == "mail"
+    inputs = {k: wire(v) if not isinstance(v, dict) else {i: wire(w) for i, w in v.items()}
+              for k, v in given["args"].items()}  # fmt: skip
+    plan, outputs = construct(inputs, "dev")
+    assert plan.input("mail-lambda-queue-events", "scalingConfig.maximumConcurrency") == 10
+    assert outputs["workerUrl"] == "https://serverless-mail-dev-mail-worker.acme.workers.dev"
+    assert outputs["workerToken"] == "[secret]"

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -107,7 +108,16 @@ def run(*cmd: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out, cwd=ROOT)
+    # Built from a copy: setuptools writes build/ and its egg-info beside pyproject.toml.
+    source = tmp_path_factory.mktemp("source") / "serverless-mail"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "node_modules", "*.egg-info", "build", ".*_cache", "__pycache__"
+        ),
+    )
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out, cwd=source)
     (built,) = out.glob("serverless_mail-*.whl")
     return built
 
