@@ -486,24 +486,34 @@ class EmailEvents(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        aws.sqs.QueuePolicy(
+        # The DLQ also takes what SNS could not deliver to the queue at all (its
+        # subscription's redrive policy), so it admits the topic the same way.
+        self.dead_letter_queue_policy = aws.sqs.QueuePolicy(
             f"{self._name}-dlq-policy",
             queue_url=self.dead_letter_queue.url,
-            policy=self.dead_letter_queue.arn.apply(
-                lambda arn: json.dumps(deny_insecure_transport_policy(arn))
-            ),
+            policy=pulumi.Output.all(
+                self.dead_letter_queue.arn, self._args.domain.events_topic_arn
+            ).apply(lambda a: json.dumps(events_queue_policy(a[0], a[1]))),
             opts=self._child,
         )
 
     def _subscribe_to_events_topic(self) -> None:
-        # SNS checks the queue policy when it delivers: the policy must exist first.
+        # SNS checks the queue policy when it delivers: the policies must exist first.
+        # An event SNS cannot deliver (e.g. the queue policy was changed by hand) goes to
+        # the events DLQ after SNS's retries, not nowhere (SNS Developer Guide,
+        # "Amazon SNS dead-letter queues").
         self.subscription = aws.sns.TopicSubscription(
             f"{self._name}-subscription",
             topic=self._args.domain.events_topic_arn,
             protocol="sqs",
             endpoint=self.queue.arn,
             raw_message_delivery=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.queue_policy]),
+            redrive_policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps({"deadLetterTargetArn": arn})
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self.queue_policy, self.dead_letter_queue_policy]
+            ),
         )
 
     def _publish_every_event_type(self) -> None:
@@ -826,9 +836,9 @@ def guarded_rate_expression(min_sends: int) -> str:
 
 
 def events_queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
-    """The events queue's one policy: only the SES events topic may send to it (SNS
-    Developer Guide, "Subscribing an Amazon SQS queue to an Amazon SNS topic"), and no
-    request without TLS is allowed."""
+    """The one policy of the events queue (and of its DLQ): only the SES events topic
+    may send to it (SNS Developer Guide, "Subscribing an Amazon SQS queue to an Amazon
+    SNS topic"), and no request without TLS is allowed."""
     deny = deny_insecure_transport_policy(queue_arn)["Statement"]
     return {
         "Version": "2012-10-17",

@@ -316,7 +316,10 @@ def events_aws(
         TopicArn=topic_arn,
         Protocol="sqs",
         Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": str(subscription["rawMessageDelivery"]).lower()},
+        Attributes={
+            "RawMessageDelivery": str(subscription["rawMessageDelivery"]).lower(),
+            "RedrivePolicy": subscription["redrivePolicy"],
+        },
     )
     return EventsAws(sqs, sns, table, topic_arn, queue_url, queue_arn, dlq_url)
 

@@ -139,12 +139,16 @@ class TestChildren:
             "sourceQueueArns": [arn(rec, "events-queue")],
         }
 
+    @pytest.mark.parametrize(
+        ("policy_name", "queue_name"),
+        [("events-queue-policy", "events-queue"), ("events-dlq-policy", "events-dlq")],
+    )
     def test_queue_policy_admits_only_the_events_topic_and_only_over_tls(
-        self, build: Build
+        self, build: Build, policy_name: str, queue_name: str
     ) -> None:
         rec, _ = build()
-        queue_arn, topic_arn = arn(rec, "events-queue"), arn(rec, "mail-events")
-        policy = json.loads(rec.named("events-queue-policy").inputs["policy"])
+        queue_arn, topic_arn = arn(rec, queue_name), arn(rec, "mail-events")
+        policy = json.loads(rec.named(policy_name).inputs["policy"])
         assert policy == {
             "Version": "2012-10-17",
             "Statement": [
@@ -180,9 +184,9 @@ class TestChildren:
             "endpoint": arn(rec, "events-queue"),
             "rawMessageDelivery": True,
         }
-        assert (
-            "events-queue-policy"
-            in dependencies[("aws:sns/topicSubscription:TopicSubscription", "events-subscription")]
+        assert json.loads(sub["redrivePolicy"]) == {"deadLetterTargetArn": arn(rec, "events-dlq")}
+        assert {"events-queue-policy", "events-dlq-policy"} <= set(
+            dependencies[("aws:sns/topicSubscription:TopicSubscription", "events-subscription")]
         )
 
     @pytest.mark.parametrize(
