@@ -28,6 +28,7 @@ import pulumi
 import pulumi.runtime.config
 
 from .email_domain import DmarcArgs, EmailDomainArgs
+from .email_events import EmailEventsSettings
 from .email_queue import EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSenderSettings
@@ -191,6 +192,10 @@ def _key_table() -> tuple[ConfigKey, ...]:
         *_field_keys(
             "worker", WorkerSenderSettings, "worker_sender", skip=("previous_worker_token",)
         ),
+        _enabled_key(
+            "events", "the SES events pipeline (history, webhooks, alarms, dashboard)", True
+        ),
+        *_field_keys("events", EmailEventsSettings, "events"),
         _enabled_key("vercel", "the Vercel variables and the app's AWS identity", None),
         *_field_keys("vercel", VercelEnvSettings, "vercel"),
     ]
@@ -339,6 +344,7 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
         "lambda": flat["lambda"].get("enabled", True),
         "worker": flat["worker"].get("enabled", True),
         "vercel": flat["vercel"].get("enabled", bool(flat["vercel"])),
+        "events": flat["events"].get("enabled", True),
     }
     for key in CONFIG_KEYS:
         present = _present(flat, key.section, key.name)
@@ -380,7 +386,12 @@ def _build_args(
         node[leaf] = value
     email = tree.pop("email")
     dmarc = email.pop("dmarc", {})
-    paths = {"lambda_sender": "lambda", "worker_sender": "worker", "vercel": "vercel"}
+    paths = {
+        "lambda_sender": "lambda",
+        "worker_sender": "worker",
+        "vercel": "vercel",
+        "events": "events",
+    }
     # A path switched off is None even when its section still holds settings.
     settings = {arg: tree.pop(arg, {}) if on[section] else None for arg, section in paths.items()}
     return TransactionalEmailArgs(

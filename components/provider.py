@@ -111,7 +111,7 @@ EXPOSED: tuple[Exposed, ...] = (
         TransactionalEmailArgs,
         OUTPUTS,
         read_outputs=lambda component: component.outputs,
-        off_when_absent=("lambda_sender", "worker_sender"),
+        off_when_absent=("lambda_sender", "worker_sender", "events"),
     ),
 )
 """Every component in the package, in schema order: add one entry per component."""

@@ -53,6 +53,12 @@ class Plan:
     def consumer(self, setting: str) -> Any:
         return self.input("mail-worker-consumer", f"settings.{setting}")
 
+    def events_env(self, variable: str) -> str:
+        return str(self.input("mail-events-function", f"environment.variables.{variable}"))
+
+    def alarm(self, name: str, path: str = "threshold") -> Any:
+        return self.input(f"mail-events-{name}", path)
+
     def dmarc(self) -> str:
         return str(self.input("mail-domain-dmarc", "content"))
 
@@ -393,6 +399,124 @@ CASES = [
         lambda p: (
             p.input("mail-worker-key-rotation-a", "rotationDays") == 40
             and p.input("mail-worker-key-rotation-b", "rotationDays") == 40
+        ),
+    ),
+    Case(
+        "events.enabled",
+        False,
+        lambda p: (
+            not any(n.startswith("mail-events") for n in p.by_name)
+            and "events_queue_url" not in p.result["outputs"]
+        ),
+    ),
+    Case(
+        "events.webhookUrls",
+        ["https://app.example.com/hooks/email", "https://audit.example.net/ses"],
+        lambda p: (
+            p.events_env("EMAIL_WEBHOOK_URLS")
+            == '["https://app.example.com/hooks/email", "https://audit.example.net/ses"]'
+            and p.exists("mail-events-webhook-secret")
+        ),
+        # A batch may call each endpoint once per message, one after another.
+        also={"events.timeoutSeconds": 120},
+    ),
+    Case(
+        "events.webhookTimeoutSeconds",
+        10,
+        lambda p: p.events_env("EMAIL_WEBHOOK_TIMEOUT_SECONDS") == "10",
+    ),
+    Case(
+        "events.engagementEvents",
+        True,
+        lambda p: (
+            {"OPEN", "CLICK"}
+            <= set(p.input("mail-events-destination", "eventDestination.matchingEventTypes"))
+        ),
+    ),
+    Case("events.historyTtlDays", 30, lambda p: p.events_env("EMAIL_HISTORY_TTL_DAYS") == "30"),
+    Case(
+        "events.pointInTimeRecovery",
+        False,
+        lambda p: p.input("mail-events-history", "pointInTimeRecovery.enabled") is False,
+    ),
+    Case("events.maxAttempts", 4, lambda p: p.events_env("EMAIL_EVENTS_MAX_ATTEMPTS") == "4"),
+    Case(
+        "events.retryBaseSeconds",
+        10,
+        lambda p: p.events_env("EMAIL_EVENTS_RETRY_BASE_SECONDS") == "10",
+    ),
+    Case(
+        "events.retryMaxSeconds",
+        600,
+        lambda p: p.events_env("EMAIL_EVENTS_RETRY_MAX_SECONDS") == "600",
+    ),
+    Case(
+        "events.messageRetentionSeconds",
+        86400,
+        lambda p: p.input("mail-events-queue", "messageRetentionSeconds") == 86400,
+    ),
+    Case("events.timeoutSeconds", 30, lambda p: p.input("mail-events-function", "timeout") == 30),
+    Case("events.memoryMb", 512, lambda p: p.input("mail-events-function", "memorySize") == 512),
+    Case("events.batchSize", 5, lambda p: p.input("mail-events-queue-events", "batchSize") == 5),
+    Case(
+        "events.maximumConcurrency",
+        4,
+        lambda p: p.input("mail-events-queue-events", "scalingConfig.maximumConcurrency") == 4,
+    ),
+    Case(
+        "events.logRetentionDays",
+        60,
+        lambda p: p.input("mail-events-logs", "retentionInDays") == 60,
+    ),
+    Case(
+        "events.architecture",
+        "x86_64",
+        lambda p: p.input("mail-events-function", "architectures") == ["x86_64"],
+    ),
+    Case("events.logLevel", "DEBUG", lambda p: p.events_env("POWERTOOLS_LOG_LEVEL") == "DEBUG"),
+    Case("events.bounceRateWarning", 0.03, lambda p: p.alarm("bounce-rate-warning") == 0.03),
+    Case("events.bounceRateCritical", 0.04, lambda p: p.alarm("bounce-rate-critical") == 0.04),
+    Case(
+        "events.complaintRateWarning",
+        0.0003,
+        lambda p: p.alarm("complaint-rate-warning") == 0.0003,
+    ),
+    Case(
+        "events.complaintRateCritical",
+        0.0008,
+        lambda p: p.alarm("complaint-rate-critical") == 0.0008,
+    ),
+    Case(
+        "events.reputationMinSends",
+        500,
+        lambda p: (
+            p.alarm("bounce-rate-critical", "metricQueries.2.expression")
+            == "IF(sends >= 500, rate, 0)"
+        ),
+    ),
+    Case(
+        "events.reputationPeriodSeconds",
+        7200,
+        lambda p: p.alarm("complaint-rate-critical", "metricQueries.0.metric.period") == 7200,
+    ),
+    Case("events.sendQueueAgeSeconds", 600, lambda p: p.alarm("send-queue-age") == 600),
+    Case("events.eventsQueueAgeSeconds", 1800, lambda p: p.alarm("queue-age") == 1800),
+    Case(
+        "events.lambdaErrorsThreshold",
+        3,
+        lambda p: p.alarm("function-errors") == 3 and p.alarm("sender-function-errors") == 3,
+    ),
+    Case(
+        "events.lambdaThrottlesThreshold",
+        2,
+        lambda p: p.alarm("function-throttles") == 2 and p.alarm("sender-function-throttles") == 2,
+    ),
+    Case(
+        "events.alarmPeriodSeconds",
+        120,
+        lambda p: (
+            p.alarm("function-errors", "period") == 120
+            and p.alarm("send-queue-age", "period") == 120
         ),
     ),
     Case(
