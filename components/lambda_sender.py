@@ -136,6 +136,11 @@ class LambdaSenderArgs(LambdaSenderSettings):
     region: str
     """The AWS region the function runs in; picks the Powertools layer. Required."""
 
+    max_send_rate: float | None = None
+    """SES recipients per second this whole path may send (its share of
+    ``ses.max_send_rate``); each instance gets ``max_send_rate / maximum_concurrency`` as
+    ``EMAIL_MAX_SEND_RATE``. Default: ``None`` (no pacing)."""
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
         if not isinstance(self.queue, EmailQueue):

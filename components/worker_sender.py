@@ -172,6 +172,11 @@ class WorkerSenderArgs(WorkerSenderSettings):
     """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
     ``None``; required with ``custom_domain``."""
 
+    max_send_rate: float | None = None
+    """SES recipients per second this whole path may send (its share of
+    ``ses.max_send_rate``), split over ``max_concurrency`` consumer invocations.
+    Default: ``None`` (no pacing)."""
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
         if not isinstance(self.domain, EmailDomain):
