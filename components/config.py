@@ -47,6 +47,7 @@ __all__ = [
     "config_reference",
     "load_stage_config",
     "parse_stage_config",
+    "stage_value",
 ]
 
 NAMESPACE = "serverless-mail"
@@ -474,7 +475,8 @@ def _shown_value(value: Any, unset: str = "-") -> str:
     return f"`{value}`"
 
 
-def _stage_value(stage: Mapping[str, Any], key: ConfigKey) -> Any:
+def stage_value(stage: Mapping[str, Any], key: ConfigKey) -> Any:
+    """The value a stage's ``config`` mapping gives ``key`` (``None`` when absent)."""
     if key.section == "aws":
         return stage.get(key.key)
     node: Any = stage.get(f"{NAMESPACE}:{key.section}") or {}
@@ -495,7 +497,7 @@ def config_reference(stages: Mapping[str, Mapping[str, Any]]) -> str:
             f"`{key.key}`",
             key.rule.describe() if key.rule is not None else "",
             _shown_default(key),
-            *(_shown_value(_stage_value(stages[n], key)) for n in names),
+            *(_shown_value(stage_value(stages[n], key)) for n in names),
             doc.replace("|", "\\|"),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.provider.experimental.component import ComponentProvider
-from serverless_mail.config import CONFIG_KEYS, NAMESPACE, ConfigKey
+from serverless_mail.config import CONFIG_KEYS, NAMESPACE, ConfigKey, stage_value
 from serverless_mail.mocking import Secret, run_program
 from serverless_mail.provider import PACKAGE_NAME, PACKAGE_VERSION, provider_components
 from serverless_mail.transactional_email import OUTPUTS
@@ -36,15 +36,6 @@ def wire(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return [wire(v) for v in value] if isinstance(value, list) else value
     return float(value)
-
-
-def stage_value(config: Mapping[str, Any], key: ConfigKey) -> Any:
-    if key.section == "aws":
-        return config.get(key.key)
-    node: Any = config.get(f"{NAMESPACE}:{key.section}") or {}
-    for part in key.name.split("."):
-        node = node.get(part) if isinstance(node, Mapping) else None
-    return node
 
 
 def package_inputs(config: Mapping[str, Any], stack: str) -> dict[str, Any]:
