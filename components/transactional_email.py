@@ -10,7 +10,12 @@ from typing import Any, TypeVar
 import pulumi
 
 from .email_domain import EmailDomain, EmailDomainArgs
-from .email_events import EmailEvents, EmailEventsArgs, EmailEventsSettings
+from .email_events import (
+    EmailEvents,
+    EmailEventsArgs,
+    EmailEventsSettings,
+    read_history_statement,
+)
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
@@ -202,12 +207,20 @@ class TransactionalEmailArgs:
                 if self.worker_sender is not None
                 else None
             )
+            events = _settings(self.events) if self.events is not None else None
             with prefixed("vercel", _VERCEL_WIRING):
                 self.vercel_args(
                     queue_url=f"https://sqs.{region}.amazonaws.com/000000000000/stand-in",
                     queue_arn=f"arn:aws:sqs:{region}:000000000000:stand-in",
                     worker=worker,
                     send_statement=None,
+                    webhook_secret="stand-in" if events and events.webhook_urls else None,
+                    history=(
+                        "stand-in",
+                        read_history_statement(f"arn:aws:dynamodb:{region}:000000000000:table/x"),
+                    )
+                    if events
+                    else None,
                 ).validate()
 
     def _validate_worker(self, domain: EmailDomain) -> None:
@@ -288,8 +301,11 @@ class TransactionalEmailArgs:
         queue_arn: pulumi.Input[str],
         worker: tuple[pulumi.Input[str], pulumi.Input[str]] | None,
         send_statement: pulumi.Input[dict[str, Any]] | None,
+        webhook_secret: pulumi.Input[str] | None = None,
+        history: tuple[pulumi.Input[str], pulumi.Input[dict[str, Any]] | None] | None = None,
     ) -> VercelEnvArgs:
-        """The :class:`VercelEnvArgs` for the queue and (optional) Worker URL and token."""
+        """The :class:`VercelEnvArgs` for the queue, the (optional) Worker URL and token,
+        webhook secret and message history (its table name and read statement)."""
         return VercelEnvArgs(
             stage=self.stage or pulumi.get_stack(),
             queue_url=queue_url,
@@ -299,6 +315,9 @@ class TransactionalEmailArgs:
             worker_url=worker[0] if worker else None,
             worker_token=worker[1] if worker else None,
             send_statement=send_statement,
+            webhook_secret=webhook_secret,
+            history_table_name=history[0] if history else None,
+            history_read_statement=history[1] if history else None,
             **_fields(_settings(self.vercel)),
         )
 
@@ -412,6 +431,9 @@ class TransactionalEmail(pulumi.ComponentResource):
             # validate() refuses a Worker with an unknown URL while Vercel is on.
             assert worker.url is not None
             worker_values = (worker.url, worker.worker_token)
+        # The events part exists by now: the app gets the webhook secret and reads the
+        # message history with its own identity.
+        events = self.events
         self.vercel = VercelEnv(
             f"{self._name}-vercel",
             self._args.vercel_args(
@@ -419,6 +441,10 @@ class TransactionalEmail(pulumi.ComponentResource):
                 queue_arn=self.queue.arn,
                 worker=worker_values,
                 send_statement=self.queue.grant_send_messages(),
+                webhook_secret=events.webhook_secret if events else None,
+                history=(events.history_table_name, events.grant_read_history())
+                if events
+                else None,
             ),
             child,
         )

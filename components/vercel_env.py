@@ -15,6 +15,7 @@ import pulumiverse_vercel as vercel
 
 from .access_keys import MAX_ACCESS_KEY_ROTATION_DAYS, RotatingAccessKeys, rotating_access_keys
 from .email_domain import REGION_RE
+from .email_events import READ_HISTORY_ACTIONS
 from .errors import ConfigError
 from .settings import Bool, ChoiceList, Int, Pattern, check_fields, rule, strict_args
 from .validation import check_email, check_pattern, is_unresolved
@@ -30,6 +31,7 @@ __all__ = [
     "default_send_statement",
     "default_targets",
     "env_variables",
+    "history_read_policy",
     "oidc_audience",
     "oidc_issuer_host",
     "oidc_subject",
@@ -156,6 +158,21 @@ class VercelEnvArgs(VercelEnvSettings):
     Default: ``None``, which means ``sqs:SendMessage`` and ``sqs:GetQueueUrl`` on
     ``queue_arn``."""
 
+    webhook_secret: pulumi.Input[str] | None = None
+    """The signing secret of the events webhooks (``EMAIL_WEBHOOK_SECRET``, sensitive,
+    never written to ``development``), e.g. ``EmailEvents.webhook_secret``. Default:
+    ``None`` (no webhooks)."""
+
+    history_table_name: pulumi.Input[str] | None = None
+    """The message history table the app reads (``EMAIL_HISTORY_TABLE``), e.g.
+    ``EmailEvents.history_table_name``; given with ``history_read_statement``. Default:
+    ``None`` (no history read)."""
+
+    history_read_statement: pulumi.Input[dict[str, Any]] | None = None
+    """The statement that lets the app's identity read it,
+    ``EmailEvents.grant_read_history()``: only ``dynamodb:GetItem`` and ``dynamodb:Query``
+    on the table's ARN. Default: ``None``."""
+
     @property
     def resolved_targets(self) -> tuple[Target, ...]:
         """``targets``, or the stage's default, in :data:`TARGETS` order."""
@@ -164,8 +181,9 @@ class VercelEnvArgs(VercelEnvSettings):
 
     @property
     def has_secrets(self) -> bool:
-        """Whether any variable holds a secret (worker token, or IAM keys without OIDC)."""
-        return self.worker_token is not None or not self.oidc
+        """Whether any variable holds a secret (worker token, webhook secret, or IAM keys
+        without OIDC)."""
+        return self.worker_token is not None or self.webhook_secret is not None or not self.oidc
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
@@ -223,12 +241,31 @@ class VercelEnvArgs(VercelEnvSettings):
                 )
         if isinstance(self.send_statement, Mapping):
             _check_send_statement(self.send_statement)
+        if (self.history_table_name is None) != (self.history_read_statement is None):
+            raise ConfigError(
+                "`history_table_name` and `history_read_statement` must be given together "
+                "(the app needs both the table's name and the right to read it), but only `"
+                + (
+                    "history_table_name"
+                    if self.history_read_statement is None
+                    else "history_read_statement"
+                )
+                + "` was provided"
+            )
+        if isinstance(self.history_read_statement, Mapping):
+            _check_history_read_statement(self.history_read_statement)
 
     def _validate_targets(self) -> None:
         if self.targets is None:
             return
         if tuple(self.targets) == ("development",) and self.has_secrets:
-            secret = "worker_token" if self.worker_token is not None else "the IAM access key"
+            secret = (
+                "worker_token"
+                if self.worker_token is not None
+                else "webhook_secret"
+                if self.webhook_secret is not None
+                else "the IAM access key"
+            )
             raise ConfigError(
                 "`targets` ['development'] cannot carry secrets: Vercel refuses sensitive "
                 "variables on 'development' and this component never writes a secret there "
@@ -304,6 +341,7 @@ class VercelEnv(pulumi.ComponentResource):
             self._create_role()
         else:
             self._create_user_with_key()
+        self._grant_history_read()
         self._write_variables()
 
         self.register_outputs(
@@ -383,6 +421,30 @@ class VercelEnv(pulumi.ComponentResource):
             previous_key_name=f"{self._name}-key",
         )
 
+    def _grant_history_read(self) -> None:
+        statement = self._args.history_read_statement
+        if statement is None:
+            return
+        policy = pulumi.Output.from_input(statement).apply(
+            lambda s: json.dumps(history_read_policy(s))
+        )
+        if self.role is not None:
+            aws.iam.RolePolicy(
+                f"{self._name}-role-read-history",
+                role=self.role.id,
+                name="read-message-history",
+                policy=policy,
+                opts=self._child,
+            )
+        elif self.user is not None:
+            aws.iam.UserPolicy(
+                f"{self._name}-user-read-history",
+                user=self.user.name,
+                name="read-message-history",
+                policy=policy,
+                opts=self._child,
+            )
+
     def _write_variables(self) -> None:
         values: dict[str, pulumi.Input[str]] = {}
         if self.role_arn is not None:
@@ -408,7 +470,12 @@ class VercelEnv(pulumi.ComponentResource):
         ]
 
 
-SECRET_KEYS = ("EMAIL_AWS_ACCESS_KEY_ID", "EMAIL_AWS_SECRET_ACCESS_KEY", "EMAIL_WORKER_TOKEN")
+SECRET_KEYS = (
+    "EMAIL_AWS_ACCESS_KEY_ID",
+    "EMAIL_AWS_SECRET_ACCESS_KEY",
+    "EMAIL_WORKER_TOKEN",
+    "EMAIL_WEBHOOK_SECRET",
+)
 """Keys never written to ``development`` (the access key id is kept with its secret)."""
 
 
@@ -427,7 +494,8 @@ def env_variables(
 
     Production and preview get one ``sensitive`` variable per key. Vercel refuses
     ``sensitive`` on ``development``, so development gets a separate plain copy of the
-    non-secret values only: a secret (worker token, IAM keys) is never stored readable;
+    non-secret values only: a secret (worker token, webhook secret, IAM keys) is never
+    stored readable;
     developers take those from ``vercel env pull --environment=preview`` or their own
     ``.env``.
     """
@@ -440,6 +508,10 @@ def env_variables(
     if args.worker_url is not None and args.worker_token is not None:
         values["EMAIL_WORKER_URL"] = args.worker_url
         values["EMAIL_WORKER_TOKEN"] = pulumi.Output.secret(args.worker_token)
+    if args.history_table_name is not None:
+        values["EMAIL_HISTORY_TABLE"] = args.history_table_name
+    if args.webhook_secret is not None:
+        values["EMAIL_WEBHOOK_SECRET"] = pulumi.Output.secret(args.webhook_secret)
     deployed = tuple(t for t in targets if t in DEPLOYED_TARGETS)
     out: list[EnvVariable] = []
     for key, value in values.items():
@@ -520,6 +592,12 @@ def send_policy(statement: Mapping[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [dict(statement)]}
 
 
+def history_read_policy(statement: Mapping[str, Any]) -> dict[str, Any]:
+    """The inline policy that lets the app read the message history: exactly ``statement``."""
+    _check_history_read_statement(statement)
+    return {"Version": "2012-10-17", "Statement": [dict(statement)]}
+
+
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
@@ -538,5 +616,23 @@ def _check_send_statement(statement: Mapping[str, Any]) -> None:
         raise ConfigError(
             "`send_statement` must allow only "
             f"{', '.join(SEND_MESSAGE_ACTIONS)} on the queue ARN (no '*'), but "
+            f"{dict(statement)!r} was provided"
+        )
+
+
+def _check_history_read_statement(statement: Mapping[str, Any]) -> None:
+    actions = _as_list(statement.get("Action", []))
+    resources = _as_list(statement.get("Resource", []))
+    if (
+        statement.get("Effect") != "Allow"
+        or not actions
+        or not set(actions) <= set(READ_HISTORY_ACTIONS)
+        or not resources
+        or any(isinstance(r, str) and ("*" in r or ":table/" not in r) for r in resources)
+        or any(not isinstance(r, str) and not is_unresolved(r) for r in resources)
+    ):
+        raise ConfigError(
+            "`history_read_statement` must allow only "
+            f"{', '.join(READ_HISTORY_ACTIONS)} on the history table's ARN (no '*'), but "
             f"{dict(statement)!r} was provided"
         )
