@@ -12,9 +12,10 @@ from typing import Any
 
 import pulumi
 import pytest
-from serverless_mail import ConfigError, EmailDomain, EmailDomainArgs
+from serverless_mail import ConfigError, EmailDomain, EmailDomainArgs, EmailQueue, EmailQueueArgs
 from serverless_mail.mocking import Recording, Secret
 from serverless_mail.worker_sender import (
+    DEAD_LETTER_CONSUMER_SETTINGS,
     WorkerSender,
     WorkerSenderArgs,
     active_key_slot,
@@ -51,15 +52,23 @@ PASSWORD = "random:index/randomPassword:RandomPassword"
 ROTATING = "time:index/rotating:Rotating"
 
 
-def build(run: Any, **settings: Any) -> tuple[Recording, dict[str, Any]]:
-    """Run an EmailDomain plus a WorkerSender named ``worker``; capture plain attributes
-    and the domain's grant, export the secret ones so their secrecy is recorded."""
+def build(
+    run: Any, *, target: EmailQueueArgs | None = None, **settings: Any
+) -> tuple[Recording, dict[str, Any]]:
+    """Run an EmailDomain plus a WorkerSender named ``worker`` (forwarding dead letters to
+    an EmailQueue named ``email`` built from ``target``, if given); capture plain
+    attributes and the domain's grant, export the secret ones so their secrecy is recorded."""
     captured: dict[str, Any] = {}
     run_kwargs = {k: settings.pop(k) for k in ("project", "stack") if k in settings}
 
     def program() -> None:
         domain = EmailDomain("mail", DOMAIN_ARGS)
         domain.grant_send_email().apply(lambda s: captured.setdefault("grant", s))
+        if target is not None:
+            queue = EmailQueue("email", target)
+            settings["dead_letter_target"] = queue
+            queue.dead_letter_queue_arn.apply(lambda arn: captured.setdefault("sqs_dlq_arn", arn))
+            queue.dead_letter_queue_url.apply(lambda url: captured.setdefault("sqs_dlq_url", url))
         sender = WorkerSender("worker", WorkerSenderArgs(domain=domain, **{**REQUIRED, **settings}))
         captured["sender"] = sender
         pulumi.export("worker_token", sender.worker_token)
@@ -176,15 +185,18 @@ def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
 def test_bindings_are_every_name_the_worker_checks_for(run: Any) -> None:
     # functions/worker/src/config.js lists what `fetch` and `queue` refuse to run without,
     # and the one optional binding (the previous token, bound only when given).
+    # The DLQ forwarder's two are bound only with a `dead_letter_target`.
     config_js = (WORKER_DIR / "src" / "config.js").read_text()
     named = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config_js))
-    optional = {"EMAIL_WORKER_TOKEN_PREVIOUS"}
+    previous = {"EMAIL_WORKER_TOKEN_PREVIOUS"}
+    forwarding = {"EMAIL_DLQ_NAME", "EMAIL_DEAD_LETTER_QUEUE_URL"}
     assert 'PREVIOUS_TOKEN_BINDING = "EMAIL_WORKER_TOKEN_PREVIOUS"' in config_js
+    assert 'DLQ_NAME_BINDING = "EMAIL_DLQ_NAME"' in config_js
     rec, _ = build(run)
     bound = {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]}
-    assert len(named) == 11
-    assert bound == named - optional
-    rec, _ = build(run, previous_worker_token="p" * 48)
+    assert len(named) == 13
+    assert bound == named - previous - forwarding
+    rec, _ = build(run, previous_worker_token="p" * 48, target=EmailQueueArgs())
     assert {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]} == named
 
 
@@ -266,7 +278,7 @@ def test_iam_user_may_only_send_as_the_domain(run: Any) -> None:
         "Version": "2012-10-17",
         "Statement": [captured["grant"]],
     }
-    assert [(k.name, k.inputs) for k in rec.of_type(ACCESS_KEY)] == [
+    assert sorted((k.name, k.inputs) for k in rec.of_type(ACCESS_KEY)) == [
         ("worker-access-key-a", {"user": "serverless-mail-dev-worker"}),
         ("worker-access-key-b", {"user": "serverless-mail-dev-worker"}),
     ]
@@ -689,3 +701,102 @@ def test_worker_token_keeps_the_deployed_token_through_its_rename(run: Any) -> N
     token = rec.one(PASSWORD)
     assert token.name == "worker-worker-token"
     assert token.options["aliases"] == ["worker-enqueue-token"]
+
+
+class TestDeadLetterForwarding:
+    """With ``dead_letter_target``, the Worker consumes its DLQ queue and forwards each
+    letter to the EmailQueue's SQS DLQ: one consumer, one parked queue, two bindings and
+    one policy more, each with exact inputs."""
+
+    def test_adds_exactly_a_consumer_a_parked_queue_and_a_policy(self, run: Any) -> None:
+        rec, _ = build(run, target=EmailQueueArgs())
+        assert type_counts(rec) == {
+            **BASE_CHILDREN,
+            SUBDOMAIN: 1,
+            QUEUE: 3,
+            CONSUMER: 2,
+            USER_POLICY: 2,
+        }
+
+    def test_dlq_consumer_uses_api_names_and_units_and_parks_what_exhausts_retries(
+        self, run: Any
+    ) -> None:
+        rec, _ = build(run, target=EmailQueueArgs())
+        assert rec.named("worker-dlq-parked").inputs == {
+            "accountId": ACCOUNT_ID,
+            "queueName": "serverless-mail-dev-worker-dlq-parked",
+        }
+        assert rec.named("worker-dlq-consumer").inputs == {
+            "accountId": ACCOUNT_ID,
+            "queueId": rec.named("worker-dlq").outputs["queueId"],
+            "scriptName": "serverless-mail-dev-worker",
+            "type": "worker",
+            "deadLetterQueue": "serverless-mail-dev-worker-dlq-parked",
+            "settings": {
+                "batchSize": 10,
+                "maxWaitTimeMs": 5000,
+                "maxRetries": 100,
+                "retryDelay": 3600,
+                "maxConcurrency": 1,
+            },
+        }
+
+    def test_the_forwarder_re_enqueues_long_before_max_retries(self) -> None:
+        # dead-letters.js re-enqueues after REQUEUE_AFTER_ATTEMPTS failed deliveries; it
+        # must stay below the consumer's max_retries or Cloudflare parks the letter first.
+        source = (WORKER_DIR / "src" / "dead-letters.js").read_text()
+        match = re.search(r"REQUEUE_AFTER_ATTEMPTS = (\d+);", source)
+        assert match is not None
+        assert 1 <= int(match.group(1)) < DEAD_LETTER_CONSUMER_SETTINGS["max_retries"] // 2
+
+    def test_binds_the_dlq_queue_name_and_the_sqs_dlq_url(self, run: Any) -> None:
+        rec, captured = build(run, target=EmailQueueArgs())
+        assert rec.one(SCRIPT).inputs["bindings"][-2:] == [
+            {
+                "name": "EMAIL_DLQ_NAME",
+                "type": "plain_text",
+                "text": "serverless-mail-dev-worker-dlq",
+            },
+            {
+                "name": "EMAIL_DEAD_LETTER_QUEUE_URL",
+                "type": "plain_text",
+                "text": captured["sqs_dlq_url"],
+            },
+        ]
+        assert captured["sqs_dlq_url"].startswith("https://sqs.")
+
+    def test_user_may_only_send_to_the_sqs_dlq(self, run: Any) -> None:
+        rec, captured = build(run, target=EmailQueueArgs())
+        policy = rec.named("worker-forward-dead-letters").inputs
+        assert policy["user"] == "serverless-mail-dev-worker"
+        [statement] = json.loads(policy["policy"])["Statement"]
+        assert statement == {
+            "Sid": statement["Sid"],
+            "Effect": "Allow",
+            "Action": ["sqs:SendMessage"],
+            "Resource": captured["sqs_dlq_arn"],
+        }
+        assert statement["Sid"].startswith("SendDeadLetters")
+        assert ":email-dlq" in captured["sqs_dlq_arn"]
+
+    def test_a_kms_encrypted_dlq_adds_exactly_the_key_use_a_sender_needs(self, run: Any) -> None:
+        key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        rec, captured = build(run, target=EmailQueueArgs(kms_key_arn=key))
+        statements = json.loads(rec.named("worker-forward-dead-letters").inputs["policy"])
+        assert [(s["Action"], s["Resource"]) for s in statements["Statement"]] == [
+            (["sqs:SendMessage"], captured["sqs_dlq_arn"]),
+            (["kms:GenerateDataKey", "kms:Decrypt"], key),
+        ]
+
+    def test_without_a_target_nothing_consumes_the_dlq_queue(self, run: Any) -> None:
+        rec, _ = build(run)
+        assert [c.name for c in rec.of_type(CONSUMER)] == ["worker-consumer"]
+        assert [p.name for p in rec.of_type(USER_POLICY)] == ["worker-send-email"]
+
+    def test_a_target_that_is_not_an_email_queue_is_refused(self, run: Any) -> None:
+        with pytest.raises(
+            ConfigError,
+            match=r"^`dead_letter_target` must be an EmailQueue component or None, but str "
+            r"was provided$",
+        ):
+            build(run, dead_letter_target="https://sqs.eu-west-1.amazonaws.com/1/dlq")
