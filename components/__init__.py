@@ -8,6 +8,7 @@ from .email_events import EmailEvents, EmailEventsArgs, EmailEventsSettings
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
+from .ses_quota import SesQuotaSettings
 from .transactional_email import TransactionalEmail, TransactionalEmailArgs
 from .vercel_env import VercelEnv, VercelEnvArgs, VercelEnvSettings
 from .worker_sender import WorkerSender, WorkerSenderArgs, WorkerSenderSettings
@@ -27,6 +28,7 @@ __all__ = [
     "LambdaSender",
     "LambdaSenderArgs",
     "LambdaSenderSettings",
+    "SesQuotaSettings",
     "StageConfig",
     "TransactionalEmail",
     "TransactionalEmailArgs",

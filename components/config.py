@@ -32,6 +32,7 @@ from .email_events import EmailEventsSettings
 from .email_queue import EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSenderSettings
+from .ses_quota import SesQuotaSettings
 from .settings import Bool, Rule, did_you_mean, field_docs, field_rule, plain_text
 from .transactional_email import TransactionalEmailArgs
 from .vercel_env import VercelEnvSettings
@@ -197,6 +198,7 @@ def _key_table() -> tuple[ConfigKey, ...]:
             "events", "the SES events pipeline (history, webhooks, alarms, dashboard)", True
         ),
         *_field_keys("events", EmailEventsSettings, "events"),
+        *_field_keys("ses", SesQuotaSettings, "ses"),
         _enabled_key("vercel", "the Vercel variables and the app's AWS identity", None),
         *_field_keys("vercel", VercelEnvSettings, "vercel"),
     ]
@@ -398,6 +400,7 @@ def _build_args(
     return TransactionalEmailArgs(
         email=EmailDomainArgs(**email, dmarc=DmarcArgs(**dmarc)),
         queue=EmailQueueArgs(**tree.pop("queue", {})),
+        ses=SesQuotaSettings(**tree.pop("ses", {})),
         stage=stack,
         **settings,
         **{k: v for k, v in tree.items() if k not in paths},
@@ -412,6 +415,7 @@ _SECTION_ARGS = {
     "worker_sender": "worker",
     "vercel": "vercel",
     "events": "events",
+    "ses": "ses",
 }
 
 _ARG_PATH_RE = re.compile(r"`([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)((?:\[\d+\])?)`")

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .email_domain import REGION_RE, EmailDomain
-from .email_queue import EmailQueue, derived_visibility_timeout
+from .email_queue import EmailQueue, derived_visibility_timeout, queue_statement
 from .errors import ConfigError
 from .lambda_package import (
     HANDLER,
@@ -26,6 +26,7 @@ from .lambda_package import (
     powertools_layer_arn,
     source_code_hash,
 )
+from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS
 from .settings import Bool, Choice, Int, check_fields, rule, strict_args
 from .validation import check_email, check_pattern
 
@@ -64,6 +65,11 @@ is not offered."""
 
 SERVICE_NAME = "serverless-mail-sender"
 """``POWERTOOLS_SERVICE_NAME``: the ``service`` key of every log line."""
+
+REQUEUE_ACTIONS = ("sqs:SendMessage",)
+"""Putting a deferred copy of a message back on its own queue (paced or throttled
+sends, issue 11): a new message starts at receive count 0, so waiting never burns the
+original's receives toward the DLQ."""
 
 MAX_SEND_CONCURRENCY = 50
 """The handler's upper bound of ``EMAIL_SEND_CONCURRENCY`` (lambda_sender/config.py)."""
@@ -154,6 +160,8 @@ class LambdaSenderArgs(LambdaSenderSettings):
         check_email("default_from", self.default_from, self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
         check_fields(self)
+        if self.max_send_rate is not None:
+            self._validate_send_rate(self.max_send_rate)
         if self.batch_size > 10 and self.batching_window_seconds < 1:
             # Lambda Developer Guide, "Using Lambda with Amazon SQS": batch sizes above
             # 10 require MaximumBatchingWindowInSeconds of at least 1.
@@ -182,6 +190,23 @@ class LambdaSenderArgs(LambdaSenderSettings):
                 "are delivered again while a batch is still running: build the EmailQueue "
                 "with `consumer_timeout_seconds` and `batching_window_seconds` equal to "
                 "the sender's"
+            )
+
+    def _validate_send_rate(self, rate: float) -> None:
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0:
+            raise ConfigError(
+                f"`max_send_rate` must be a number of recipients per second above 0, but "
+                f"{rate!r} was provided"
+            )
+        per_instance = instance_send_rate(rate, self.maximum_concurrency)
+        if MAX_RECIPIENTS / per_instance > MAX_DELAY_SECONDS:
+            raise ConfigError(
+                f"`max_send_rate` ({rate:g}) / `maximum_concurrency` "
+                f"({self.maximum_concurrency}) leaves each instance {per_instance:.3g} "
+                f"recipients/s, so one message of {MAX_RECIPIENTS} recipients takes "
+                f"{MAX_RECIPIENTS / per_instance:.0f} s, longer than the "
+                f"{MAX_DELAY_SECONDS} s SQS can delay it: raise `max_send_rate` or lower "
+                "`maximum_concurrency`"
             )
 
 
@@ -273,6 +298,12 @@ class LambdaSender(pulumi.ComponentResource):
         grants: list[tuple[str, pulumi.Output[dict[str, Any]]]] = [
             ("consume-queue", queue.grant_consume_messages()),
             ("dead-letter", queue.grant_dead_letter_send()),
+            (
+                "requeue",
+                queue.arn.apply(
+                    lambda arn: queue_statement("RequeueDeferred", REQUEUE_ACTIONS, arn)
+                ),
+            ),
             ("send-email", domain.grant_send_email()),
             ("idempotency", self.table.arn.apply(idempotency_table_statement)),
             ("logs", self.log_group.arn.apply(log_write_statement)),
@@ -302,9 +333,16 @@ class LambdaSender(pulumi.ComponentResource):
             "EMAIL_IDEMPOTENCY_TABLE": self.table.name,
             "EMAIL_DEAD_LETTER_QUEUE_URL": args.queue.dead_letter_queue_url,
             "EMAIL_SEND_CONCURRENCY": str(args.send_concurrency),
+            "EMAIL_QUEUE_URL": args.queue.url,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_LOG_LEVEL": args.log_level,
         }
+        if args.max_send_rate is not None:
+            # Each concurrent instance paces its own token bucket; together at most
+            # `maximum_concurrency` of them run (the event source's scaling config).
+            environment["EMAIL_MAX_SEND_RATE"] = format_rate(
+                instance_send_rate(args.max_send_rate, args.maximum_concurrency)
+            )
         self.function = aws.lambda_.Function(
             f"{self._name}-function",
             name=self._function_name,
@@ -341,6 +379,16 @@ class LambdaSender(pulumi.ComponentResource):
             scaling_config={"maximum_concurrency": args.maximum_concurrency},
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_policies),
         )
+
+
+def instance_send_rate(path_rate: float, maximum_concurrency: int) -> float:
+    """One instance's share of the path's recipients per second."""
+    return float(path_rate) / maximum_concurrency
+
+
+def format_rate(rate: float) -> str:
+    """A rate as the environment carries it: a decimal without float noise."""
+    return f"{rate:.6g}"
 
 
 def function_name_for(name: str) -> str:

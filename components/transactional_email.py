@@ -19,6 +19,7 @@ from .email_events import (
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
+from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS, SesQuotaSettings, split_send_rate
 from .settings import Email, Pattern, check_fields, prefixed, rule, strict_args
 from .validation import check_email, is_on_domain
 from .vercel_env import VercelEnv, VercelEnvArgs, VercelEnvSettings
@@ -59,6 +60,7 @@ _LAMBDA_WIRING = {
     "domain": "email.domain",
     "default_from": "default_from",
     "region": "email.region",
+    "max_send_rate": "ses.max_send_rate",
 }
 _WORKER_WIRING = {
     "domain": "email.domain",
@@ -66,6 +68,7 @@ _WORKER_WIRING = {
     "default_from": "default_from",
     "region": "email.region",
     "zone_id": "email.zone_id",
+    "max_send_rate": "ses.max_send_rate",
 }
 _VERCEL_WIRING = {"region": "email.region", "email_from": "default_from"}
 _EVENTS_WIRING = {"domain": "email.domain", "region": "email.region"}
@@ -127,6 +130,11 @@ class TransactionalEmailArgs:
     function and DLQ alarms and a dashboard (a mapping of the same names is accepted), or
     ``None`` to turn them off. Default: ``EmailEventsSettings()`` (on)."""
 
+    ses: SesQuotaSettings = field(default_factory=SesQuotaSettings)
+    """The account's SES send rate and its split between the two paths (a mapping of
+    the same names is accepted); each path paces its share. Default:
+    ``SesQuotaSettings()`` (14 recipients per second, half to each path)."""
+
     vercel: VercelEnvSettings | Mapping[str, Any] | None = None
     """The Vercel project that gets the app's variables (team, project, targets, OIDC),
     or ``None`` for no Vercel variables. Default: ``None``."""
@@ -140,6 +148,7 @@ class TransactionalEmailArgs:
             ("worker_sender", WorkerSenderSettings),
             ("vercel", VercelEnvSettings),
             ("events", EmailEventsSettings),
+            ("ses", SesQuotaSettings),
         ):
             value = getattr(self, name)
             if isinstance(value, Mapping):
@@ -155,6 +164,16 @@ class TransactionalEmailArgs:
     def resolved_default_from(self) -> str:
         """``default_from``, or ``no-reply@<email.domain>``."""
         return self.default_from or f"no-reply@{self.email.domain}"
+
+    @property
+    def send_rates(self) -> tuple[float | None, float | None]:
+        """Recipients per second each path may send, ``(lambda, worker)``: the one
+        place ``ses`` is split (``None`` for a path that is off)."""
+        return split_send_rate(
+            _settings(self.ses),
+            lambda_on=self.lambda_sender is not None,
+            worker_on=self.worker_sender is not None,
+        )
 
     @property
     def consumer_queue(self) -> EmailQueueArgs:
@@ -181,6 +200,9 @@ class TransactionalEmailArgs:
         with prefixed("email"):
             self.email.validate()
         check_fields(self)
+        with prefixed("ses"):
+            check_fields(_settings(self.ses))
+        self._validate_send_rates()
         check_email(
             "default_from", self.resolved_default_from, self.email.domain, display_name=True
         )
@@ -223,6 +245,36 @@ class TransactionalEmailArgs:
                     else None,
                 ).validate()
 
+    def _validate_send_rates(self) -> None:
+        ses = _settings(self.ses)
+        lambda_rate, worker_rate = self.send_rates
+        for path, rate, share in (
+            ("worker_sender", worker_rate, "0"),
+            ("lambda_sender", lambda_rate, "1"),
+        ):
+            if rate is not None and rate <= 0:
+                raise ConfigError(
+                    f"`ses.worker_share` is {share} while `{path}` is on, which leaves that "
+                    f"path no part of `ses.max_send_rate`: give it a share, or turn it off"
+                )
+        if lambda_rate is None:
+            return
+        lambda_settings = _settings(self.lambda_sender)
+        per_instance = lambda_rate / lambda_settings.maximum_concurrency
+        # A message of MAX_RECIPIENTS costs that many seconds of an instance's share
+        # divided by its rate; a message deferred for it waits at most one SQS delay.
+        if MAX_RECIPIENTS / per_instance > MAX_DELAY_SECONDS:
+            raise ConfigError(
+                f"`ses.max_send_rate` ({ses.max_send_rate:g}) x (1 - `ses.worker_share` "
+                f"{ses.worker_share:g}) / `lambda_sender.maximum_concurrency` "
+                f"({lambda_settings.maximum_concurrency}) leaves each Lambda instance "
+                f"{per_instance:.3g} recipients/s, so one message of {MAX_RECIPIENTS} "
+                f"recipients takes {MAX_RECIPIENTS / per_instance:.0f} s, longer than the "
+                f"{MAX_DELAY_SECONDS} s SQS can delay it: lower "
+                "`lambda_sender.maximum_concurrency` or `ses.worker_share`, or raise "
+                "`ses.max_send_rate` to the account's quota"
+            )
+
     def _validate_worker(self, domain: EmailDomain) -> None:
         settings = _settings(self.worker_sender)
         if self.account_id is None:
@@ -261,6 +313,7 @@ class TransactionalEmailArgs:
             domain=domain,
             default_from=self.resolved_default_from,
             region=self.email.region,
+            max_send_rate=self.send_rates[0],
             **_fields(_settings(self.lambda_sender)),
         )
 
@@ -273,6 +326,7 @@ class TransactionalEmailArgs:
             default_from=self.resolved_default_from,
             region=self.email.region,
             zone_id=self.email.zone_id if settings.custom_domain is not None else None,  # type: ignore[arg-type]
+            max_send_rate=self.send_rates[1],
             **_fields(settings),
         )
 

@@ -519,6 +519,9 @@ CASES = [
             and p.alarm("send-queue-age", "period") == 120
         ),
     ),
+    # dev shares 1 recipient/s, 0.3 to the Worker, over 2 Lambda instances.
+    Case("ses.maxSendRate", 20, lambda p: p.env("EMAIL_MAX_SEND_RATE") == "7"),
+    Case("ses.workerShare", 0.2, lambda p: p.env("EMAIL_MAX_SEND_RATE") == "0.4"),
     Case(
         "vercel.enabled",
         False,

@@ -155,6 +155,8 @@ def wrong_types(rule: Any) -> list[Any]:
         return ["a@example.com", 5, {"a": 1}, [5]]
     if isinstance(rule, Choice) and rule.type_name == "integer":
         return ["30", True, [30], {"a": 1}]
+    if rule.type_name == "number":
+        return ["5", True, [5], {"a": 1}]
     return [5, True, ["x"], {"a": 1}]
 
 

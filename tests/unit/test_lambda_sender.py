@@ -35,6 +35,7 @@ MAPPING = "aws:lambda/eventSourceMapping:EventSourceMapping"
 POLICY_NAMES = {
     "sender-allow-consume-queue",
     "sender-allow-dead-letter",
+    "sender-allow-requeue",
     "sender-allow-send-email",
     "sender-allow-idempotency",
     "sender-allow-logs",
@@ -115,7 +116,7 @@ def test_creates_exactly_the_expected_children(build: Build) -> None:
         "aws:cloudwatch/logGroup:LogGroup": 1,
         "aws:dynamodb/table:Table": 1,
         "aws:iam/role:Role": 1,
-        ROLE_POLICY: 5,
+        ROLE_POLICY: 6,
         FUNCTION: 1,
         MAPPING: 1,
     }
@@ -173,6 +174,10 @@ def test_role_policies_allow_exactly_what_the_handler_needs(build: Build) -> Non
         ],
         "sender-allow-dead-letter": [
             {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": dlq_arn}
+        ],
+        # A paced or throttled message goes back on its own queue as a delayed copy.
+        "sender-allow-requeue": [
+            {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": queue_arn}
         ],
         "sender-allow-send-email": [
             {
@@ -304,6 +309,7 @@ def test_function_runs_the_package_with_the_handlers_environment(build: Build) -
     function = rec.one(FUNCTION).inputs
     table_name = rec.one("aws:dynamodb/table:Table").outputs["name"]
     dlq_url = rec.named("email-dlq").outputs["url"]
+    queue_url = rec.named("email-queue").outputs["url"]
     assert function["runtime"] == "python3.13"
     assert function["handler"] == "lambda_sender.handler.handler"
     assert function["architectures"] == ["arm64"]
@@ -322,10 +328,41 @@ def test_function_runs_the_package_with_the_handlers_environment(build: Build) -
             "EMAIL_IDEMPOTENCY_TABLE": table_name,
             "EMAIL_DEAD_LETTER_QUEUE_URL": dlq_url,
             "EMAIL_SEND_CONCURRENCY": "10",
+            "EMAIL_QUEUE_URL": queue_url,
             "POWERTOOLS_SERVICE_NAME": "serverless-mail-sender",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
     }
+
+
+class TestSendRate:
+    """Each instance paces its share of the path's SES rate (issue 11)."""
+
+    def test_each_instance_gets_the_path_rate_over_maximum_concurrency(self, build: Build) -> None:
+        rec, _ = build(max_send_rate=7, maximum_concurrency=4)
+        variables = rec.one(FUNCTION).inputs["environment"]["variables"]
+        assert variables["EMAIL_MAX_SEND_RATE"] == "1.75"
+
+    def test_without_a_rate_the_function_is_not_paced(self, build: Build) -> None:
+        rec, _ = build()
+        assert "EMAIL_MAX_SEND_RATE" not in rec.one(FUNCTION).inputs["environment"]["variables"]
+
+    def test_a_share_too_small_for_one_full_message_is_refused(self, build: Build) -> None:
+        with pytest.raises(
+            ConfigError,
+            match=(
+                r"^`max_send_rate` \(0.5\) / `maximum_concurrency` \(10\) leaves each instance "
+                r"0.05 recipients/s, so one message of 50 recipients takes 1000 s, longer than "
+                r"the 900 s SQS can delay it: raise `max_send_rate` or lower "
+                r"`maximum_concurrency`$"
+            ),
+        ):
+            build(max_send_rate=0.5, maximum_concurrency=10)
+
+    @pytest.mark.parametrize("rate", [0, -1, True, "14"])
+    def test_a_rate_that_is_not_a_positive_number_is_refused(self, build: Build, rate: Any) -> None:
+        with pytest.raises(ConfigError, match=r"^`max_send_rate` must be a number of recipients"):
+            build(max_send_rate=rate)
 
 
 def test_the_functions_environment_satisfies_the_handlers_config(build: Build) -> None:
