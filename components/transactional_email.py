@@ -317,11 +317,15 @@ class TransactionalEmailArgs:
             **_fields(_settings(self.lambda_sender)),
         )
 
-    def worker_args(self, domain: EmailDomain) -> WorkerSenderArgs:
-        """The :class:`WorkerSenderArgs` for ``domain`` (its zone serves a custom domain)."""
+    def worker_args(
+        self, domain: EmailDomain, dead_letter_target: EmailQueue | None = None
+    ) -> WorkerSenderArgs:
+        """The :class:`WorkerSenderArgs` for ``domain`` (its zone serves a custom domain),
+        forwarding its dead letters to ``dead_letter_target``'s DLQ."""
         settings = _settings(self.worker_sender)
         return WorkerSenderArgs(
             domain=domain,
+            dead_letter_target=dead_letter_target,
             account_id=self.account_id or "",
             default_from=self.resolved_default_from,
             region=self.email.region,
@@ -471,8 +475,9 @@ class TransactionalEmail(pulumi.ComponentResource):
     def _create_worker_path(self, child: pulumi.ResourceOptions) -> None:
         self.worker_sender = None
         if self._args.worker_sender is not None:
+            # Both paths' dead letters end in the one SQS DLQ: one alarm, redrive, retention.
             self.worker_sender = WorkerSender(
-                f"{self._name}-worker", self._args.worker_args(self.domain), child
+                f"{self._name}-worker", self._args.worker_args(self.domain, self.queue), child
             )
 
     def _publish_vercel_env(self, child: pulumi.ResourceOptions) -> None:

@@ -23,6 +23,7 @@ from .access_keys import (
     rotating_access_keys,
 )
 from .email_domain import REGION_RE, EmailDomain
+from .email_queue import EmailQueue
 from .errors import ConfigError
 from .lambda_package import functions_dir
 from .settings import Bool, Domain, Int, Pattern, check_fields, rule, strict_args
@@ -30,6 +31,7 @@ from .validation import check_email, check_pattern
 
 __all__ = [
     "ACCESS_KEY_SLOTS",
+    "DEAD_LETTER_CONSUMER_SETTINGS",
     "IAM_PATH",
     "WORKER_TOKEN_LENGTH",
     "WorkerBundle",
@@ -62,6 +64,20 @@ RATE_LIMIT_PERIOD_SECONDS = 60
 seconds; the Worker's ``Retry-After`` is this period (functions/worker/src/config.js)."""
 
 MAX_RATE_LIMIT_PER_MINUTE = 100_000
+
+DEAD_LETTER_CONSUMER_SETTINGS: cloudflare.QueueConsumerSettingsArgsDict = {
+    "batch_size": 10,
+    "max_wait_time_ms": 5000,
+    # The forwarder (functions/worker/src/dead-letters.js) re-enqueues a letter it could not
+    # forward after 10 deliveries, so an SQS outage never reaches 100. Only deliveries that
+    # crash before settling count up to it; 100 of them an hour apart outlast the queue's
+    # default 4-day retention (Cloudflare Queues limits: max_retries 0 to 100).
+    "max_retries": 100,
+    "retry_delay": 3600,
+    # Dead letters are rare; one invocation at a time keeps SQS calls few and in order.
+    "max_concurrency": 1,
+}
+"""Settings of the consumer on the DLQ queue (API names and units)."""
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{32,256}")
 
 # Script names end up as a DNS label (`<script>.<subdomain>.workers.dev`), and queue
@@ -172,6 +188,14 @@ class WorkerSenderArgs(WorkerSenderSettings):
     """The Cloudflare zone (32 hex characters) that holds ``custom_domain``. Default:
     ``None``; required with ``custom_domain``."""
 
+    dead_letter_target: EmailQueue | None = None
+    """The SQS queue whose dead-letter queue also keeps this path's dead letters: the
+    Worker consumes its DLQ queue and forwards each letter there (bound as
+    ``EMAIL_DEAD_LETTER_QUEUE_URL``; the IAM user may ``sqs:SendMessage`` on that DLQ
+    only), so both paths share one DLQ, alarm, redrive and retention.
+    :class:`TransactionalEmail` sets its :class:`EmailQueue`. Default: ``None`` (the DLQ
+    queue has no consumer: Cloudflare keeps its messages 4 days)."""
+
     max_send_rate: float | None = None
     """SES recipients per second this whole path may send (its share of
     ``ses.max_send_rate``), split over ``max_concurrency`` consumer invocations.
@@ -191,6 +215,13 @@ class WorkerSenderArgs(WorkerSenderSettings):
             "a Cloudflare account id (32 lower-case hex characters, from the dashboard's "
             "account home)",
         )
+        if self.dead_letter_target is not None and not isinstance(
+            self.dead_letter_target, EmailQueue
+        ):
+            raise ConfigError(
+                "`dead_letter_target` must be an EmailQueue component or None, but "
+                f"{type(self.dead_letter_target).__name__} was provided"
+            )
         check_email("default_from", self.default_from, domain=self.domain.domain, display_name=True)
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
         if isinstance(self.previous_worker_token, str) and not _TOKEN_RE.fullmatch(
@@ -245,7 +276,9 @@ class WorkerSender(pulumi.ComponentResource):
     consumes the queue (batch size, wait, retries, retry delay, DLQ queue) and sends
     each message with SES v2 as a per-stage IAM user that may only send as the domain.
     Permanent failures are written to the DLQ queue with a reason through the
-    ``EMAIL_DLQ`` producer binding.
+    ``EMAIL_DLQ`` producer binding. With ``dead_letter_target`` the Worker also consumes
+    the DLQ queue and forwards each letter to that EmailQueue's SQS DLQ (acked only once
+    SQS accepted it), so both paths' dead letters share one DLQ and its alarm.
 
     Secrets: the IAM access key and the Worker token reach the script only as
     ``secret_text`` bindings and are secret in state and outputs. Cloudflare never
@@ -260,6 +293,10 @@ class WorkerSender(pulumi.ComponentResource):
         script: the Worker script.
         queue / dead_letter_queue: the message queue and its DLQ queue.
         consumer: the Worker's consumer on ``queue``.
+        dead_letter_consumer / parked_queue: with ``dead_letter_target``, the Worker's
+            consumer on ``dead_letter_queue`` (forwarding to the SQS DLQ) and the queue
+            Cloudflare moves a letter to after that consumer's ``max_retries``; else
+            ``None``.
         user: the IAM user the Worker signs SES requests as.
         access_keys / key_rotations: its two keys and their ``time.Rotating``
             schedules, slot ``a`` then ``b``.
@@ -276,6 +313,8 @@ class WorkerSender(pulumi.ComponentResource):
     queue: cloudflare.Queue
     dead_letter_queue: cloudflare.Queue
     consumer: cloudflare.QueueConsumer
+    dead_letter_consumer: cloudflare.QueueConsumer | None
+    parked_queue: cloudflare.Queue | None
     user: aws.iam.User
     access_keys: tuple[aws.iam.AccessKey, aws.iam.AccessKey]
     key_rotations: tuple[time.Rotating, time.Rotating]
@@ -303,6 +342,7 @@ class WorkerSender(pulumi.ComponentResource):
         self._create_worker_token()
         self._deploy_script(load_worker_bundle())
         self._consume_queue()
+        self._forward_dead_letters()
         self._route_requests()
 
         self.url = worker_url(
@@ -351,7 +391,26 @@ class WorkerSender(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        self._allow_dead_letter_forwarding()
         self._rotate_access_keys()
+
+    def _allow_dead_letter_forwarding(self) -> None:
+        target = self._args.dead_letter_target
+        if target is None:
+            return
+        statements = [target.grant_dead_letter_send()]
+        # An SSE-KMS queue needs its key for a send (SQS Developer Guide, "Key management").
+        key = target.grant_encryption_key_use(send=True)
+        if key is not None:
+            statements.append(key)
+        aws.iam.UserPolicy(
+            f"{self._name}-forward-dead-letters",
+            user=self.user.name,
+            policy=pulumi.Output.all(*statements).apply(
+                lambda resolved: json.dumps({"Version": "2012-10-17", "Statement": resolved})
+            ),
+            opts=self._child,
+        )
 
     def _rotate_access_keys(self) -> None:
         rotating = rotating_access_keys(
@@ -432,6 +491,25 @@ class WorkerSender(pulumi.ComponentResource):
                 "text": pulumi.Output.secret(self._token.result),
             },
             *self._api_guard_bindings(),
+            *self._dead_letter_bindings(),
+        ]
+
+    def _dead_letter_bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
+        target = self._args.dead_letter_target
+        if target is None:
+            return []
+        # `queue` tells the DLQ queue's batches by this name (functions/worker/src/index.js).
+        return [
+            {
+                "name": "EMAIL_DLQ_NAME",
+                "type": "plain_text",
+                "text": self.dead_letter_queue.queue_name,
+            },
+            {
+                "name": "EMAIL_DEAD_LETTER_QUEUE_URL",
+                "type": "plain_text",
+                "text": target.dead_letter_queue_url,
+            },
         ]
 
     def _api_guard_bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
@@ -478,6 +556,32 @@ class WorkerSender(pulumi.ComponentResource):
                 "retry_delay": args.retry_delay_seconds,
                 "max_concurrency": args.max_concurrency,
             },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.script]),
+        )
+
+    def _forward_dead_letters(self) -> None:
+        self.dead_letter_consumer = None
+        self.parked_queue = None
+        if self._args.dead_letter_target is None:
+            return
+        args = self._args
+        # Every consumer needs a DLQ of its own, or Cloudflare deletes what exhausts
+        # max_retries (Cloudflare Queues, dead letter queues). Only deliveries that keep
+        # crashing get here; Cloudflare keeps them 4 days, see the README's Operations.
+        self.parked_queue = cloudflare.Queue(
+            f"{self._name}-dlq-parked",
+            account_id=args.account_id,
+            queue_name=parked_queue_name(self.script_name),
+            opts=self._child,
+        )
+        self.dead_letter_consumer = cloudflare.QueueConsumer(
+            f"{self._name}-dlq-consumer",
+            account_id=args.account_id,
+            queue_id=self.dead_letter_queue.queue_id,
+            script_name=self.script.script_name,
+            type="worker",
+            dead_letter_queue=self.parked_queue.queue_name,
+            settings=DEAD_LETTER_CONSUMER_SETTINGS,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.script]),
         )
 
@@ -530,6 +634,12 @@ def queue_names(script_name: str) -> tuple[str, str]:
         sanitize_name(script_name, NAME_MAX - len(queue)) + queue,
         sanitize_name(script_name, NAME_MAX - len(dlq)) + dlq,
     )
+
+
+def parked_queue_name(script_name: str) -> str:
+    """``<script>-dlq-parked``, the stem shortened to stay within 63 characters."""
+    suffix = "-dlq-parked"
+    return sanitize_name(script_name, NAME_MAX - len(suffix)) + suffix
 
 
 def worker_url(

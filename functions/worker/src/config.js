@@ -23,6 +23,12 @@ export const QUEUE_BINDINGS = [
   "EMAIL_DEFAULT_FROM",
   "EMAIL_CONFIGURATION_SET",
 ];
+/**
+ * The DLQ queue's name: `queue` hands that queue's batches to the dead-letter forwarder.
+ * Bound, with the SQS DLQ's URL, only when the WorkerSender consumes its DLQ queue.
+ */
+export const DLQ_NAME_BINDING = "EMAIL_DLQ_NAME";
+export const DEAD_LETTER_BINDINGS = ["EMAIL_DEAD_LETTER_QUEUE_URL", "EMAIL_DLQ", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
 
 /** @returns {string[]} names of the bindings that are absent or empty */
 export function missingBindings(env, names) {

@@ -51,6 +51,18 @@ export async function startMoto(repoRoot, { identities = [] } = {}) {
   return { url, stop };
 }
 
+/** Create an SQS queue in moto (JSON protocol) and return its URL. */
+export async function createSqsQueue(url, name) {
+  const aws = new AwsClient({ ...MOTO_CREDENTIALS, region: MOTO_REGION, service: "sqs", retries: 0 });
+  const response = await aws.fetch(`${url}/`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.CreateQueue" },
+    body: JSON.stringify({ QueueName: name }),
+  });
+  if (!response.ok) throw new Error(`moto CreateQueue ${name}: ${response.status} ${await response.text()}`);
+  return (await response.json()).QueueUrl;
+}
+
 async function waitUntilUp(url, child, stderr) {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {

@@ -13,6 +13,7 @@ export async function startSesStub({ latencyMs = 0 } = {}) {
     const body = Buffer.concat(chunks).toString("utf8");
     const url = new URL(req.url, "http://stub");
     if (url.pathname.startsWith("/__")) return control(state, url, req.method, body, res);
+    if (req.headers["x-amz-target"] === "AmazonSQS.SendMessage") return sqsSendMessage(state, req, body, res);
     if (req.method !== "POST" || url.pathname !== "/v2/email/outbound-emails") return reply(res, 404, { message: "unknown path" });
 
     state.inFlight += 1;
@@ -52,6 +53,27 @@ export async function startSesStub({ latencyMs = 0 } = {}) {
         server.close(() => resolve());
       }),
   };
+}
+
+// SQS JSON-protocol SendMessage, scripted per the message's `email_id` attribute like SES
+// sends per `message_id` tag: a status, `{ status, code }` or "network"; 200 by default.
+async function sqsSendMessage(state, req, body, res) {
+  const request = JSON.parse(body);
+  const id = request.MessageAttributes?.email_id?.StringValue ?? null;
+  const script = state.scripts.get(id);
+  const step = script && script.length > 0 ? script.shift() : 200;
+  const answer = typeof step === "object" ? step : { status: step };
+  state.requests.push({ id, service: "sqs", authorization: req.headers.authorization ?? null, request, answer: answer.status ?? step });
+  if (step === "network") {
+    req.socket.destroy();
+    return;
+  }
+  if (answer.status === 200) {
+    state.sent += 1;
+    return reply(res, 200, { MessageId: `sqs-stub-${state.sent}`, MD5OfMessageBody: "0" });
+  }
+  const code = answer.code ?? (answer.status >= 500 ? "InternalError" : "InvalidParameterValue");
+  return reply(res, answer.status, { __type: `com.amazonaws.sqs#${code}`, message: `stubbed ${code}` });
 }
 
 function control(state, url, method, body, res) {
