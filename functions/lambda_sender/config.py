@@ -35,6 +35,12 @@ class SenderConfig:
     """`EMAIL_DEAD_LETTER_QUEUE_URL`: where rejected messages go, with their reason."""
     concurrency: int = DEFAULT_CONCURRENCY
     """`EMAIL_SEND_CONCURRENCY`: sends in flight per batch. Default: 10."""
+    max_send_rate: float | None = None
+    """`EMAIL_MAX_SEND_RATE`: recipients per second this instance may send (its share of
+    the account's SES rate). Default: `None` (not paced)."""
+    queue_url: str | None = None
+    """`EMAIL_QUEUE_URL`: the queue itself, where a paced or throttled message goes back
+    as a delayed copy. Default: `None` (such a message is a batch item failure instead)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SenderConfig:
@@ -76,6 +82,18 @@ class SenderConfig:
                 f"`EMAIL_SEND_CONCURRENCY` must be an integer between 1 and {MAX_CONCURRENCY}, "
                 f"but {raw_concurrency!r} was provided"
             )
+        raw_rate = env.get("EMAIL_MAX_SEND_RATE", "").strip()
+        max_send_rate: float | None = None
+        if raw_rate:
+            try:
+                max_send_rate = float(raw_rate)
+            except ValueError:
+                max_send_rate = 0.0
+            if not 0 < max_send_rate < float("inf"):
+                raise ConfigError(
+                    "`EMAIL_MAX_SEND_RATE` must be a number of recipients per second above 0, "
+                    f"but {raw_rate!r} was provided"
+                )
         return cls(
             domain=domain,
             default_from=default_from,
@@ -88,4 +106,6 @@ class SenderConfig:
                 "the URL of the SQS dead-letter queue for rejected messages",
             ),
             concurrency=concurrency,
+            max_send_rate=max_send_rate,
+            queue_url=env.get("EMAIL_QUEUE_URL", "").strip() or None,
         )

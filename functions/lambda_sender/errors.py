@@ -4,9 +4,12 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DailyQuotaError",
+    "DeferSend",
     "InvalidMessageError",
     "PermanentSendError",
     "SchemaError",
+    "ThrottledSendError",
     "TransientSendError",
 ]
 
@@ -42,3 +45,22 @@ class PermanentSendError(_SendError):
 
 class TransientSendError(_SendError):
     """Throttling, a 5xx or a network fault: SQS redelivers the record later."""
+
+
+class ThrottledSendError(TransientSendError):
+    """SES throttled the send (429, TooManyRequests/Throttling, maximum sending rate
+    exceeded): the message waits on the queue as a delayed copy, not a redelivery."""
+
+
+class DailyQuotaError(TransientSendError):
+    """SES refused the send because the account's 24-hour quota is used up: the message
+    is held on the queue until the quota frees, and reported."""
+
+
+class DeferSend(Exception):
+    """This instance's share of the send rate has no room for the message within the
+    invocation's remaining time: it goes back on the queue for `delay_seconds`."""
+
+    def __init__(self, delay_seconds: float) -> None:
+        super().__init__(f"paced: wait {delay_seconds:.1f}s")
+        self.delay_seconds = delay_seconds

@@ -1,14 +1,22 @@
 """SQS → SES v2 sender with partial batch responses, idempotency and a reasoned DLQ.
 
-Each record ends one of three ways:
+Each record ends one of four ways:
 - sent (or already sent: idempotency keyed on the body's `id`, not the SQS messageId,
   so a producer's retry with the same id sends once);
-- transient failure (throttling, 5xx, network, idempotency record in progress): reported
-  in `batchItemFailures`, SQS redelivers it and redrives it to the DLQ after
+- deferred: the instance's share of the SES rate (`EMAIL_MAX_SEND_RATE`, a token
+  bucket of recipients) has no room for it before the invocation ends, or SES throttled
+  it, or the account's daily quota is used up. A copy goes back on the queue with
+  `DelaySeconds` (exponential backoff with jitter for throttling, the maximum for the
+  daily quota) and a hop count, and the record is acknowledged: SQS's receive count only
+  grows, so waiting this way never spends the original's receives toward the DLQ;
+- transient failure (5xx, network, idempotency record in progress): reported in
+  `batchItemFailures`, SQS redelivers it and redrives it to the DLQ after
   maxReceiveCount;
-- rejected (invalid body or a permanent SES error): copied to the DLQ with
-  `error_class` / `error_reason` attributes and acknowledged, so it is neither retried
-  in a loop nor lost; if that copy fails, it becomes a batch item failure instead.
+- rejected (invalid body, a permanent SES error, an `id` reused for a different
+  message, throttled past the hop limit, held past a day by the daily quota): copied to
+  the DLQ with `error_class` / `error_reason` attributes and acknowledged, so it is
+  neither retried in a loop nor lost; if that copy fails, it becomes a batch item
+  failure instead.
   An invalid body includes a mailbox that is not exactly one RFC 5322 mailbox or has an
   address-like name, and a header off the allow-list (message.py, address.py): the
   reason ends in the refusal code, e.g. `[display-name-address]`.
@@ -18,14 +26,17 @@ SES receives every address re-serialised by address.py, never the producer's tex
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -40,13 +51,22 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyItemAlreadyExistsError,
+    IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from botocore.config import Config as BotoConfig
 
 from .config import SenderConfig
-from .errors import InvalidMessageError, PermanentSendError, TransientSendError
-from .message import Email, build_send_email_request, parse_message
+from .errors import (
+    DailyQuotaError,
+    DeferSend,
+    InvalidMessageError,
+    PermanentSendError,
+    ThrottledSendError,
+    TransientSendError,
+)
+from .message import Email, build_send_email_request, parse_message, recipient_count
+from .pacing import MAX_DELAY_SECONDS, TokenBucket, backoff_delay
 from .schema import load_schema
 from .ses_errors import classify
 
@@ -59,6 +79,23 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 # a reason longer than this says nothing more.
 _MAX_REASON_CHARS = 1000
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@")
+# Throttled sends wait base * 2^(hop-1) seconds (half of it jittered), capped at SQS's
+# 900 s delay; past MAX_THROTTLE_HOPS (about 45 minutes of waiting) SES is not
+# throttling a burst any more and the message goes to the DLQ with its reason. SES's own
+# advice is to wait "up to 10 minutes" and retry (SES Developer Guide, "Errors related
+# to the sending quotas for your Amazon SES account").
+THROTTLE_BASE_SECONDS = 2.0
+MAX_THROTTLE_HOPS = 12
+# The daily quota is a rolling 24-hour window: a held message comes back every 900 s
+# and is dead-lettered with its reason only once it has been held longer than a window.
+QUOTA_HOLD_LIMIT_SECONDS = 25 * 60 * 60
+# Time an invocation keeps for the last send to finish (the SES client's connect and
+# read timeouts, below): a paced send that cannot start before that is deferred.
+SEND_MARGIN_SECONDS = 15.0
+METRICS_NAMESPACE = "serverless-mail"
+# Hop counts travel as message attributes of the re-enqueued copy.
+THROTTLE_HOPS = "throttle_hops"
+QUOTA_HELD_SINCE = "quota_held_since"
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "serverless-mail-sender"))
 
@@ -78,6 +115,8 @@ _boto_config = BotoConfig(
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 _executor = ThreadPoolExecutor(max_workers=CONFIG.concurrency, thread_name_prefix="send")
+_bucket = TokenBucket(CONFIG.max_send_rate) if CONFIG.max_send_rate else None
+_deadline = [float("inf")]  # monotonic time the current invocation's sends must start by
 
 
 def _client(service: str) -> Any:
@@ -101,6 +140,12 @@ def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
 
 _idempotency_config = IdempotencyConfig(
     event_key_jmespath="id",
+    # The same id with another recipient, sender, subject, body, header or tag is a
+    # different message: Powertools raises IdempotencyValidationError instead of
+    # returning the first one's result, and the record goes to the DLQ with that reason.
+    payload_validation_jmespath=(
+        '[to, cc, bcc, reply_to, "from", subject, html, text, headers, tags]'
+    ),
     raise_on_no_idempotency_key=True,
     expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
     response_hook=_mark_duplicate,
@@ -169,13 +214,35 @@ def _send_once(message: dict[str, Any]) -> dict[str, Any]:
     request = build_send_email_request(
         message, default_from=CONFIG.default_from, configuration_set=CONFIG.configuration_set
     )
+    _pace(recipient_count(message))
     try:
         response = _client("sesv2").send_email(**request)
     except Exception as exc:
         failure = classify(exc)
-        error = PermanentSendError if failure.kind == "permanent" else TransientSendError
+        error = _FAILURES[failure.kind]
         raise error(failure.error_class, failure.reason) from exc
     return {"ses_message_id": response["MessageId"]}
+
+
+_FAILURES: dict[str, type[TransientSendError] | type[PermanentSendError]] = {
+    "permanent": PermanentSendError,
+    "transient": TransientSendError,
+    "throttled": ThrottledSendError,
+    "daily_quota": DailyQuotaError,
+}
+
+
+def _pace(recipients: int) -> None:
+    """Wait for this instance's share of the SES rate, or defer the message when its
+    turn would come after the invocation must stop sending."""
+    if _bucket is None:
+        return
+    budget = max(0.0, _deadline[0] - time.monotonic())
+    wait = _bucket.reserve(recipients, budget)
+    if wait is None:
+        raise DeferSend(_bucket.wait_for(recipients))
+    if wait > 0:
+        time.sleep(wait)
 
 
 def _record_handler(record: SQSRecord) -> str:
@@ -192,6 +259,22 @@ def _record_handler(record: SQSRecord) -> str:
         result = _send_once(message=email.fields)
     except PermanentSendError as exc:
         return _dead_letter(record, email, exc.error_class, exc.reason)
+    except IdempotencyValidationError:
+        return _dead_letter(
+            record,
+            email,
+            "IdempotencyKeyReused",
+            f"the id {email.id!r} was already used for a different message (another "
+            "recipient, sender, subject, body, header or tag); it is sent once per id: "
+            "give the new message its own id",
+        )
+    except DeferSend as exc:
+        delay = min(MAX_DELAY_SECONDS, max(1, math.ceil(exc.delay_seconds)))
+        return _requeue(record, email, delay, {}, {**log, "outcome": "paced"})
+    except ThrottledSendError as exc:
+        return _on_throttled(record, email, exc, log)
+    except DailyQuotaError as exc:
+        return _on_daily_quota(record, email, exc, log)
     except TransientSendError as exc:
         logger.warning(
             "send failed, SQS will redeliver",
@@ -221,6 +304,101 @@ def _record_handler(record: SQSRecord) -> str:
         },
     )
     return outcome
+
+
+def _attribute(record: SQSRecord, name: str) -> str | None:
+    value = record.message_attributes[name]
+    return value.string_value if value is not None else None
+
+
+def _on_throttled(
+    record: SQSRecord, email: Email, exc: ThrottledSendError, log: dict[str, Any]
+) -> str:
+    hop = int(_attribute(record, THROTTLE_HOPS) or 0) + 1
+    if hop > MAX_THROTTLE_HOPS:
+        return _dead_letter(
+            record,
+            email,
+            exc.error_class,
+            f"still throttled by SES after {MAX_THROTTLE_HOPS} deferrals with backoff: "
+            f"{exc.reason}",
+        )
+    delay = backoff_delay(hop, base=THROTTLE_BASE_SECONDS)
+    logger.warning(
+        "SES throttled the send, deferred with backoff",
+        extra={**log, "outcome": "throttled", "error_class": exc.error_class, "hop": hop},
+    )
+    return _requeue(record, email, delay, {THROTTLE_HOPS: str(hop)}, None)
+
+
+def _on_daily_quota(
+    record: SQSRecord, email: Email, exc: DailyQuotaError, log: dict[str, Any]
+) -> str:
+    now = time.time()
+    since = float(_attribute(record, QUOTA_HELD_SINCE) or now)
+    if now - since > QUOTA_HOLD_LIMIT_SECONDS:
+        return _dead_letter(
+            record,
+            email,
+            "DailyQuotaExceeded",
+            f"held {int((now - since) // 3600)} h for the SES daily sending quota, longer "
+            f"than the quota's 24-hour window: raise the quota or redrive later ({exc.reason})",
+        )
+    # Reported on every hold: a structured log line and a CloudWatch metric (embedded
+    # metric format) an alarm can watch; the message itself waits on the queue.
+    logger.error(
+        "SES daily sending quota exceeded, message held on the queue",
+        extra={**log, "outcome": "held_daily_quota", "error_class": exc.error_class},
+    )
+    with single_metric(
+        name="DailyQuotaHeld", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="service", value=logger.service)
+    return _requeue(record, email, MAX_DELAY_SECONDS, {QUOTA_HELD_SINCE: f"{since:.0f}"}, None)
+
+
+def _requeue(
+    record: SQSRecord,
+    email: Email,
+    delay: int,
+    hops: dict[str, str],
+    log: dict[str, Any] | None,
+) -> str:
+    """Put a delayed copy of the record on its own queue, then let the record be acked.
+
+    A new message starts at receive count 0, while a redelivery of this one (or a
+    visibility change) keeps counting toward maxReceiveCount: waiting this way never
+    sends a good message to the DLQ. The copy keeps the producer's attributes; the body
+    and its `id` are unchanged, so idempotency still sends it once.
+    """
+    if CONFIG.queue_url is None:
+        # Without the queue's URL (an environment the component did not plan), fall
+        # back to SQS redelivery.
+        raise TransientSendError("Deferred", "EMAIL_QUEUE_URL is not set")
+    attributes = {
+        name: {"DataType": value.data_type, "StringValue": value.string_value}
+        for name, value in record.message_attributes.items()
+        if value.string_value is not None
+    }
+    for name, value in hops.items():
+        attributes[name] = {"DataType": "Number", "StringValue": value}
+    try:
+        _client("sqs").send_message(
+            QueueUrl=CONFIG.queue_url,
+            MessageBody=record.body,
+            DelaySeconds=delay,
+            MessageAttributes=attributes,
+        )
+    except Exception:
+        # Not acked: SQS redelivers the original, so nothing is lost.
+        logger.exception(
+            "could not re-enqueue a deferred message",
+            extra={"message_id": email.id, "sqs_message_id": record.message_id, "outcome": "retry"},
+        )
+        raise
+    if log is not None:
+        logger.info("send deferred to the queue", extra={**log, "delay_seconds": delay})
+    return "deferred"
 
 
 def _dead_letter(record: SQSRecord, email: Email | None, error_class: str, reason: str) -> str:
@@ -265,6 +443,8 @@ def _redact(text: str) -> str:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for the SQS event source (with `ReportBatchItemFailures`)."""
     _idempotency_config.register_lambda_context(context)
+    remaining = context.get_remaining_time_in_millis() / 1000.0
+    _deadline[0] = time.monotonic() + remaining - SEND_MARGIN_SECONDS
     return dict(
         process_partial_response(
             event=event, record_handler=_record_handler, processor=_processor, context=context

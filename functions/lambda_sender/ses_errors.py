@@ -23,7 +23,21 @@ from typing import Literal
 from botocore.exceptions import ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-__all__ = ["PERMANENT_CODES", "THROTTLING_CODES", "TRANSIENT_CODES", "SendFailure", "classify"]
+__all__ = [
+    "DAILY_QUOTA_CODES",
+    "PERMANENT_CODES",
+    "THROTTLING_CODES",
+    "TRANSIENT_CODES",
+    "SendFailure",
+    "classify",
+]
+
+# SES answers a send past the account's quota with a throttling error whose message says
+# which quota: "Maximum sending rate exceeded" or "Daily message quota exceeded" (SES
+# Developer Guide, "Errors related to the sending quotas for your Amazon SES account").
+# The daily one does not clear in seconds: the 24-hour window has to move on.
+DAILY_QUOTA_MESSAGE = "daily message quota exceeded"
+DAILY_QUOTA_CODES = frozenset({"SendingQuotaExceeded", "SendingQuotaExceededException"})
 
 THROTTLING_CODES = frozenset(
     {
@@ -57,7 +71,7 @@ PERMANENT_CODES = frozenset(
 
 @dataclass(frozen=True)
 class SendFailure:
-    kind: Literal["transient", "permanent"]
+    kind: Literal["transient", "permanent", "throttled", "daily_quota"]
     error_class: str
     reason: str
 
@@ -69,7 +83,11 @@ def classify(exc: BaseException) -> SendFailure:
         code = str(error.get("Code") or "Unknown")
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         reason = str(error.get("Message") or code)
-        if code in TRANSIENT_CODES or status == 429 or status >= 500:
+        if code in DAILY_QUOTA_CODES or DAILY_QUOTA_MESSAGE in reason.lower():
+            return SendFailure("daily_quota", code, reason)
+        if code in THROTTLING_CODES or status == 429:
+            return SendFailure("throttled", code, reason)
+        if code in TRANSIENT_CODES or status >= 500:
             return SendFailure("transient", code, reason)
         if code in PERMANENT_CODES or 400 <= status < 500:
             return SendFailure("permanent", code, reason)

@@ -77,6 +77,7 @@ def moto_env(moto_endpoint: str) -> Iterator[dict[str, str]]:
         "EMAIL_CONFIGURATION_SET": "email-config-set",
         "EMAIL_IDEMPOTENCY_TABLE": TABLE,
         "EMAIL_DEAD_LETTER_QUEUE_URL": f"{moto_endpoint}/123456789012/{DLQ}",
+        "EMAIL_QUEUE_URL": f"{moto_endpoint}/123456789012/{QUEUE}",
         "POWERTOOLS_SERVICE_NAME": "serverless-mail-test",
         "AWS_LAMBDA_FUNCTION_NAME": "email-sender",
     }
@@ -185,7 +186,15 @@ def sqs_event() -> Callable[[list[dict[str, Any]], str], dict[str, Any]]:
                     "receiptHandle": m["ReceiptHandle"],
                     "body": m["Body"],
                     "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
+                    "messageAttributes": {
+                        name: {
+                            "stringValue": value.get("StringValue"),
+                            "dataType": value["DataType"],
+                            "stringListValues": [],
+                            "binaryListValues": [],
+                        }
+                        for name, value in m.get("MessageAttributes", {}).items()
+                    },
                     "md5OfBody": m["MD5OfBody"],
                     "eventSource": "aws:sqs",
                     "eventSourceARN": queue_arn,
@@ -215,6 +224,8 @@ class Round:
     received: list[str]
     failures: list[str]
     response: dict[str, Any] = field(default_factory=dict)
+    response_records: list[dict[str, Any]] = field(default_factory=list)
+    """The event's records, as the handler got them."""
 
 
 @pytest.fixture
@@ -227,27 +238,46 @@ def lambda_poll(
     """Acts as Lambda's SQS poller: receive, invoke, delete all but batchItemFailures.
 
     Loops until the queue is empty, so failed records are redelivered and, past
-    maxReceiveCount, redriven by SQS to the DLQ.
+    maxReceiveCount, redriven by SQS to the DLQ; deferred copies (DelaySeconds) are
+    waited for, up to `max_wait` seconds.
     """
 
-    def poll(max_rounds: int = 10) -> list[Round]:
+    def pending() -> int:
+        attributes = moto_aws.sqs.get_queue_attributes(
+            QueueUrl=moto_aws.queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessagesDelayed",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    def poll(max_rounds: int = 10, max_wait: float = 10.0) -> list[Round]:
         rounds: list[Round] = []
-        for _ in range(max_rounds):
+        deadline = time.monotonic() + max_wait
+        while len(rounds) < max_rounds:
             messages = moto_aws.sqs.receive_message(
-                QueueUrl=moto_aws.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+                QueueUrl=moto_aws.queue_url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not messages:
+                if pending() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
                 return rounds
-            response = lambda_module.handler(
-                sqs_event(messages, moto_aws.queue_arn), lambda_context
-            )
+            event = sqs_event(messages, moto_aws.queue_arn)
+            response = lambda_module.handler(event, lambda_context)
             failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
             for m in messages:
                 if m["MessageId"] not in failed:
                     moto_aws.sqs.delete_message(
                         QueueUrl=moto_aws.queue_url, ReceiptHandle=m["ReceiptHandle"]
                     )
-            rounds.append(Round([m["MessageId"] for m in messages], failed, response))
+            rounds.append(
+                Round([m["MessageId"] for m in messages], failed, response, event["Records"])
+            )
         raise AssertionError(f"queue not drained after {max_rounds} rounds")
 
     return poll
@@ -258,7 +288,8 @@ def lambda_faults(lambda_module: ModuleType) -> Iterator[dict[str, list[Any]]]:
     """Faults moto cannot produce, injected at the SES boundary of the real client.
 
     Maps a subject to the faults its next sends meet, in order: a ClientError code with
-    its HTTP status (`("TooManyRequestsException", 429)`) or an exception instance.
+    its HTTP status (`("TooManyRequestsException", 429)`), optionally its message
+    (`("Throttling", 400, "Daily message quota exceeded.")`), or an exception instance.
     The hook answers before the HTTP call, so botocore still builds the modeled error.
     """
     from botocore.awsrequest import AWSResponse
@@ -273,10 +304,10 @@ def lambda_faults(lambda_module: ModuleType) -> Iterator[dict[str, list[Any]]]:
         fault = faults.pop(0)
         if isinstance(fault, Exception):
             raise fault
-        code, status = fault
+        code, status, *text = fault
         http = AWSResponse("https://email.local", status, {}, None)
         return http, {
-            "Error": {"Code": code, "Message": f"injected {code}"},
+            "Error": {"Code": code, "Message": text[0] if text else f"injected {code}"},
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -126,13 +127,11 @@ def test_same_id_twice_in_one_batch_sends_once(moto_aws, lambda_poll):
 @pytest.mark.parametrize(
     "fault",
     [
-        ("TooManyRequestsException", 429),
-        ("LimitExceededException", 400),
         ("InternalFailure", 500),
         ("ServiceUnavailable", 503),
         EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com"),
     ],
-    ids=["throttled-429", "limit-exceeded", "5xx-500", "5xx-503", "network"],
+    ids=["5xx-500", "5xx-503", "network"],
 )
 def test_transient_failure_is_redelivered_then_sent(moto_aws, lambda_poll, lambda_faults, fault):
     flaky = moto_aws.send(message("t-1"))
@@ -147,16 +146,177 @@ def test_transient_failure_is_redelivered_then_sent(moto_aws, lambda_poll, lambd
     assert moto_aws.dead_letters() == []
 
 
-def test_persistent_throttling_ends_in_dlq_by_redrive(moto_aws, lambda_poll, lambda_faults):
-    moto_aws.send(message("t-3"))
-    lambda_faults["Subject t-3"] = [("TooManyRequestsException", 429)] * 10
+class TestThrottling:
+    """SES throttling costs a message nothing: it waits on the queue as a delayed copy."""
 
-    rounds = lambda_poll()
+    @pytest.mark.parametrize(
+        "fault",
+        [
+            ("TooManyRequestsException", 429),
+            ("LimitExceededException", 400),
+            ("Throttling", 400, "Maximum sending rate exceeded."),
+        ],
+        ids=["429", "limit-exceeded", "max-send-rate"],
+    )
+    def test_a_throttled_send_is_deferred_as_a_copy_and_sent_without_spending_receives(
+        self, moto_aws, lambda_poll, lambda_faults, fault
+    ):
+        moto_aws.send(message("t-1"))
+        moto_aws.send(message("t-2"))
+        lambda_faults["Subject t-1"] = [fault]
 
-    assert len(rounds) == moto_aws.max_receive_count
-    [dead] = moto_aws.dead_letters()
-    assert json.loads(dead["Body"])["id"] == "t-3"
-    assert moto_aws.sent_mail() == []
+        rounds = lambda_poll()
+
+        # Acknowledged, not failed: the original's receive count never grows.
+        assert [r.failures for r in rounds] == [[]] * len(rounds)
+        assert len(rounds) == 2
+        [copy] = [e for e in rounds[1].response_records if json.loads(e["body"])["id"] == "t-1"]
+        assert copy["messageAttributes"]["throttle_hops"]["stringValue"] == "1"
+        assert copy["attributes"]["ApproximateReceiveCount"] == "1"
+        assert sorted(m["subject"] for m in moto_aws.sent_mail()) == ["Subject t-1", "Subject t-2"]
+        assert moto_aws.dead_letters() == []
+
+    def test_throttled_past_the_hop_limit_ends_in_the_dlq_with_its_reason(
+        self, moto_aws, lambda_poll, lambda_faults, lambda_module, monkeypatch
+    ):
+        monkeypatch.setattr(lambda_module, "MAX_THROTTLE_HOPS", 2)
+        monkeypatch.setattr(lambda_module, "THROTTLE_BASE_SECONDS", 1.0)
+        moto_aws.send(message("t-3"))
+        lambda_faults["Subject t-3"] = [("TooManyRequestsException", 429)] * 10
+
+        rounds = lambda_poll()
+
+        assert len(rounds) == 3 and all(r.failures == [] for r in rounds)
+        [(error_class, reason)] = reasons(moto_aws.dead_letters()).values()
+        assert error_class == "TooManyRequestsException"
+        assert reason.startswith("still throttled by SES after 2 deferrals with backoff")
+        assert moto_aws.sent_mail() == []
+
+
+class TestDailyQuota:
+    QUOTA = ("Throttling", 400, "Daily message quota exceeded.")
+
+    def test_a_daily_quota_error_holds_the_message_on_the_queue_and_reports_it(
+        self, moto_aws, lambda_poll, lambda_faults, lambda_module
+    ):
+        moto_aws.send(message("q-1"))
+        lambda_faults["Subject q-1"] = [self.QUOTA]
+        log_handler = lambda_module.logger.registered_handler
+        stream = io.StringIO()
+        previous = log_handler.setStream(stream)
+        metrics = io.StringIO()
+        try:
+            with redirect_stdout(metrics):
+                rounds = lambda_poll(max_wait=0)
+        finally:
+            log_handler.setStream(previous)
+
+        assert [r.failures for r in rounds] == [[]]
+        attributes = moto_aws.sqs.get_queue_attributes(
+            QueueUrl=moto_aws.queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+        )["Attributes"]
+        assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"  # held, 900 s
+        assert moto_aws.dead_letters() == []
+        [held] = [
+            json.loads(line)
+            for line in stream.getvalue().splitlines()
+            if '"held_daily_quota"' in line
+        ]
+        assert held["message_id"] == "q-1" and held["level"] == "ERROR"
+        [emf] = [json.loads(line) for line in metrics.getvalue().splitlines() if "_aws" in line]
+        assert emf["DailyQuotaHeld"] == [1.0] or emf["DailyQuotaHeld"] == 1.0
+        assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "serverless-mail"
+
+    def test_a_message_held_longer_than_a_day_goes_to_the_dlq_with_its_reason(
+        self, moto_aws, lambda_poll, lambda_faults
+    ):
+        body = json.dumps(message("q-2"))
+        moto_aws.sqs.send_message(
+            QueueUrl=moto_aws.queue_url,
+            MessageBody=body,
+            MessageAttributes={
+                "quota_held_since": {
+                    "DataType": "Number",
+                    "StringValue": str(int(time.time()) - 26 * 3600),
+                }
+            },
+        )
+        lambda_faults["Subject q-2"] = [self.QUOTA]
+
+        lambda_poll()
+
+        [(error_class, reason)] = reasons(moto_aws.dead_letters()).values()
+        assert error_class == "DailyQuotaExceeded"
+        assert reason.startswith("held 26 h for the SES daily sending quota")
+
+
+class TestPacing:
+    """Each instance sends at most EMAIL_MAX_SEND_RATE recipients per second."""
+
+    def test_sends_are_spread_to_the_instance_rate(
+        self, moto_aws, lambda_poll, lambda_module, monkeypatch
+    ):
+        from lambda_sender.pacing import TokenBucket
+
+        monkeypatch.setattr(lambda_module, "_bucket", TokenBucket(4.0))
+        for i in range(6):
+            moto_aws.send(message(f"r-{i}", cc=["c@example.org"]))  # 2 recipients each
+        started = time.monotonic()
+
+        lambda_poll()
+
+        # 12 recipients at 4/s with a 4-recipient burst: at least 2 s.
+        assert time.monotonic() - started >= 2.0
+        assert len(moto_aws.sent_mail()) == 6
+        assert moto_aws.dead_letters() == []
+
+    def test_sends_that_cannot_start_before_the_invocation_ends_are_deferred_not_failed(
+        self, moto_aws, lambda_poll, lambda_module, lambda_context, monkeypatch
+    ):
+        from lambda_sender.pacing import TokenBucket
+
+        monkeypatch.setattr(lambda_module, "_bucket", TokenBucket(2.0))
+        # 16 s left, minus the 15 s kept for the last send: a 1 s sending budget.
+        monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 16_000)
+        for i in range(8):
+            moto_aws.send(message(f"d-{i}"))
+
+        rounds = lambda_poll(max_wait=20)
+
+        assert all(r.failures == [] for r in rounds)
+        assert len(rounds) >= 2
+        sent = sorted(m["subject"] for m in moto_aws.sent_mail())
+        assert sent == sorted(f"Subject d-{i}" for i in range(8))
+        assert moto_aws.dead_letters() == []
+
+
+class TestIdReuse:
+    def test_an_id_reused_for_another_message_goes_to_the_dlq_with_its_reason(
+        self, moto_aws, lambda_poll
+    ):
+        moto_aws.send(message("u-1", to="alice@example.org"))
+        lambda_poll()
+        reused = json.dumps(message("u-1", to="mallory@example.org"))
+        moto_aws.send(reused)
+
+        rounds = lambda_poll()
+
+        assert [r.failures for r in rounds] == [[]]
+        assert len(moto_aws.sent_mail()) == 1
+        error_class, reason = reasons(moto_aws.dead_letters())[reused]
+        assert error_class == "IdempotencyKeyReused"
+        assert "'u-1' was already used for a different message" in reason
+        assert "mallory" not in reason
+
+    def test_the_same_message_again_is_still_a_silent_duplicate(self, moto_aws, lambda_poll):
+        moto_aws.send(message("u-2"))
+        lambda_poll()
+        moto_aws.send(message("u-2"))
+
+        lambda_poll()
+
+        assert len(moto_aws.sent_mail()) == 1
+        assert moto_aws.dead_letters() == []
 
 
 def test_permanent_rejection_lands_in_dlq_with_reason_and_is_not_remembered(moto_aws, lambda_poll):

@@ -19,9 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
 from lambda_sender.ses_errors import classify
 
 
-def client_error(code: str, status: int) -> ClientError:
+def client_error(code: str, status: int, message: str = "m") -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
         "SendEmail",
     )
 
@@ -29,10 +32,34 @@ def client_error(code: str, status: int) -> ClientError:
 @pytest.mark.parametrize(
     ("exc", "kind", "error_class"),
     [
-        (client_error("TooManyRequestsException", 429), "transient", "TooManyRequestsException"),
-        (client_error("LimitExceededException", 400), "transient", "LimitExceededException"),
-        (client_error("Throttling", 400), "transient", "Throttling"),
-        (client_error("SomethingNew", 429), "transient", "SomethingNew"),
+        (client_error("TooManyRequestsException", 429), "throttled", "TooManyRequestsException"),
+        (client_error("LimitExceededException", 400), "throttled", "LimitExceededException"),
+        (client_error("Throttling", 400), "throttled", "Throttling"),
+        (client_error("ThrottlingException", 400), "throttled", "ThrottlingException"),
+        (
+            client_error("Throttling", 400, "Maximum sending rate exceeded."),
+            "throttled",
+            "Throttling",
+        ),
+        (client_error("SomethingNew", 429), "throttled", "SomethingNew"),
+        # SES names the daily quota in the throttling error's message (SES Developer
+        # Guide, "Errors related to the sending quotas for your Amazon SES account").
+        (
+            client_error("Throttling", 400, "Daily message quota exceeded."),
+            "daily_quota",
+            "Throttling",
+        ),
+        (
+            client_error("ThrottlingException", 400, "Daily message quota exceeded"),
+            "daily_quota",
+            "ThrottlingException",
+        ),
+        (
+            client_error("LimitExceededException", 400, "Daily message quota exceeded."),
+            "daily_quota",
+            "LimitExceededException",
+        ),
+        (client_error("SendingQuotaExceeded", 400), "daily_quota", "SendingQuotaExceeded"),
         (client_error("InternalFailure", 500), "transient", "InternalFailure"),
         (client_error("SomethingNew", 503), "transient", "SomethingNew"),
         (EndpointConnectionError(endpoint_url="u"), "transient", "EndpointConnectionError"),
