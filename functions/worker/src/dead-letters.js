@@ -58,7 +58,7 @@ async function forwardOne(msg, env, client, queueUrl) {
   let letter;
   try {
     letter = describe(msg);
-    const sqsMessageId = await sendToSqs(client, queueUrl, letter);
+    const sqsMessageId = await sendToSqs(client, sqsEndpoint(env, queueUrl), queueUrl, letter);
     msg.ack();
     log("warn", "dead_letter_forwarded", { ...letter.log, outcome: "forwarded", sqs_message_id: sqsMessageId });
   } catch (error) {
@@ -130,8 +130,8 @@ function isConsumerEntry(body) {
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
  * @returns {Promise<string>} the SQS MessageId; throws on anything but a 2xx
  */
-export async function sendToSqs(client, queueUrl, { body, attributes }) {
-  const response = await client.fetch(new URL(queueUrl).origin + "/", {
+export async function sendToSqs(client, endpoint, queueUrl, { body, attributes }) {
+  const response = await client.fetch(`${endpoint}/`, {
     method: "POST",
     headers: { "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage" },
     body: JSON.stringify({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: attributes }),
@@ -147,6 +147,14 @@ export async function sendToSqs(client, queueUrl, { body, attributes }) {
     throw error;
   }
   return parseJson(answer)?.MessageId ?? "";
+}
+
+/**
+ * Where SendMessage goes: `SQS_ENDPOINT` (tests and the sandbox: a local SQS that holds a
+ * queue of the planned name) or the queue URL's own origin, SQS's regional endpoint.
+ */
+export function sqsEndpoint(env, queueUrl) {
+  return (env.SQS_ENDPOINT || new URL(queueUrl).origin).replace(/\/+$/, "");
 }
 
 /**

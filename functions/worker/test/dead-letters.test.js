@@ -118,6 +118,17 @@ describe("forwarding to the SQS dead-letter queue (moto)", () => {
     expect(sqsMessage.MessageAttributes.attempts.DataType).toBe("Number");
   });
 
+  it("sends to SQS_ENDPOINT when set, keeping the planned queue URL (and its region) in the request", async () => {
+    const body = message({ id: uniqueId("endpoint") });
+    const planned = `https://sqs.eu-west-1.amazonaws.com/123456789012/${new URL(SQS_DLQ).pathname.split("/").pop()}`;
+
+    const { result } = await deliver([entry(body)], { queueUrl: planned, bindings: { SQS_ENDPOINT: new URL(SQS_DLQ).origin } });
+
+    expect(result.explicitAcks).toEqual(["dq-0"]);
+    const [sqsMessage] = await forwarded(body.id);
+    expect(JSON.parse(sqsMessage.Body)).toEqual(body);
+  });
+
   it("sends a raw message the platform moved after max_retries as it is, as RetriesExhausted", async () => {
     const body = message({ id: uniqueId("exhausted") });
 
