@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import aws_iam, aws_resources, cloudflare, vercel
+from . import aws_alarms, aws_iam, aws_resources, cloudflare, vercel
 from .engine import ADVISORY, Policy, resource_rule, stack_rule
 
 POLICIES: list[Policy] = [
@@ -106,6 +106,36 @@ POLICIES: list[Policy] = [
         "ses-dkim-and-dmarc-published",
         "Every DKIM token has a DNS-only CNAME in Cloudflare and a DMARC record exists.",
         aws_resources.dkim_records_in_cloudflare,
+    ),
+    stack_rule(
+        "ses-reputation-alarms",
+        "SES bounce and complaint rates alarm at or below 5% / 0.1%, guarded by send volume.",
+        aws_alarms.ses_reputation_alarms,
+    ),
+    stack_rule(
+        "ses-events-topic-subscribed",
+        "The SNS topic a configuration set publishes events to has a subscription.",
+        aws_alarms.ses_events_topic_subscribed,
+    ),
+    stack_rule(
+        "sqs-consumed-queue-age-alarm",
+        "Every queue feeding a Lambda function has an ApproximateAgeOfOldestMessage alarm.",
+        aws_alarms.sqs_consumed_queue_age_alarm,
+    ),
+    stack_rule(
+        "sqs-dlq-depth-alarm",
+        "Every dead-letter queue has a depth (ApproximateNumberOfMessagesVisible) alarm.",
+        aws_alarms.sqs_dlq_depth_alarm,
+    ),
+    stack_rule(
+        "lambda-errors-and-throttles-alarms",
+        "Every Lambda function has an Errors and a Throttles alarm.",
+        aws_alarms.lambda_errors_and_throttles_alarms,
+    ),
+    stack_rule(
+        "cloudwatch-alarm-actions-to-stack-topic",
+        "Every CloudWatch alarm's alarm_actions name an SNS topic of the stack.",
+        aws_alarms.alarm_actions_to_stack_topic,
     ),
     resource_rule(
         "cloudflare-queue-consumer-dlq-and-retries",

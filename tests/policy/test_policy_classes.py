@@ -24,6 +24,8 @@ from pulumi.runtime import proto
 from serverless_mail.mocking import ACCOUNT_ID, Recording
 from serverless_mail.policies import POLICIES, evaluate
 
+from tests.policy.alarms import alarm_topic, consumer_alarms, dlq_depth_alarm
+
 REGION = "eu-west-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:mail"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:events"
@@ -228,6 +230,9 @@ def mapping(scaling: Any) -> Program:
             function_response_types=["ReportBatchItemFailures"],
             scaling_config=scaling,
         )
+        topic = alarm_topic()
+        dlq_depth_alarm(queue, topic)
+        consumer_alarms(queue, "sender", topic)
 
     return program
 

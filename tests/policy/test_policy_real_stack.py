@@ -117,6 +117,12 @@ import pulumi_aws as aws
 aws.lambda_.Function("f", name="f", role="arn:aws:iam::123456789012:role/r", runtime="python3.12",
     handler="h.handler", code=pulumi.AssetArchive({}), architectures=["x86_64"])
 aws.cloudwatch.LogGroup("f-logs", name="/aws/lambda/f", retention_in_days=7)
+alarms = aws.sns.Topic("alarms")
+for metric in ("Errors", "Throttles"):
+    aws.cloudwatch.MetricAlarm(f"f-{metric}", namespace="AWS/Lambda", metric_name=metric,
+        dimensions={"FunctionName": "f"}, statistic="Sum", period=300, evaluation_periods=1,
+        threshold=1, comparison_operator="GreaterThanOrEqualToThreshold",
+        alarm_actions=[alarms.arn])
 """,
     )
     assert main(["plan", "--stack", "dev", "--dir", str(folder)]) == 0

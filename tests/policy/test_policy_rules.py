@@ -25,6 +25,16 @@ from serverless_mail.policies import (
     looks_secret,
 )
 
+from tests.policy.alarms import (
+    alarm_topic,
+    consumer_alarms,
+    dlq_depth_alarm,
+    guarded_queries,
+    math_alarm,
+    metric_alarm,
+    reputation_alarms,
+)
+
 REGION = "eu-west-1"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:mail"
 IDENTITY_ARN = f"arn:aws:ses:{REGION}:{ACCOUNT_ID}:identity/example.com"
@@ -80,12 +90,14 @@ def queues(
     main: dict[str, Any] | None = None,
     dlq: dict[str, Any] | None = None,
     max_receive: int = 5,
+    topic: aws.sns.Topic | None = None,
+    depth_alarm: bool = True,
 ) -> aws.sqs.Queue:
     dead = aws.sqs.Queue(
         "dlq",
         **{"message_retention_seconds": 1_209_600, "sqs_managed_sse_enabled": True, **(dlq or {})},
     )
-    return aws.sqs.Queue(
+    queue = aws.sqs.Queue(
         "main",
         **{
             "sqs_managed_sse_enabled": True,
@@ -96,6 +108,9 @@ def queues(
             **(main or {}),
         },
     )
+    if depth_alarm:
+        dlq_depth_alarm(queue, topic or alarm_topic())
+    return queue
 
 
 def sender(
@@ -104,8 +119,10 @@ def sender(
     function: dict[str, Any] | None = None,
     mapping: dict[str, Any] | None = None,
     log_group: bool = True,
+    alarms: tuple[str, ...] = ("age", "Errors", "Throttles"),
 ) -> None:
-    source = queues(main=queue)
+    topic = alarm_topic()
+    source = queues(main=queue, topic=topic)
     fn = aws.lambda_.Function(
         "sender",
         **{
@@ -131,6 +148,8 @@ def sender(
             **(mapping or {}),
         },
     )
+    skip = tuple(a for a in ("age", "Errors", "Throttles") if a not in alarms)
+    consumer_alarms(source, "sender", topic, skip=skip)
 
 
 def consumer(**settings: Any) -> Callable[[], None]:
@@ -173,8 +192,11 @@ def ses(
     cnames: int = 3,
     proxied: bool = False,
     dmarc: bool = True,
+    alarms: bool = True,
 ) -> Callable[[], None]:
     def program() -> None:
+        if alarms:
+            reputation_alarms(alarm_topic())
         identity = aws.sesv2.EmailIdentity(
             "identity",
             email_identity="example.com",
@@ -472,6 +494,59 @@ FAILING: list[tuple[str, str, Callable[[], None], str]] = [
         "ses-dkim-and-dmarc-published",
         ses(dmarc=False),
         "example.com has no DMARC TXT record at _dmarc.example.com",
+    ),
+    (
+        "no-bounce-rate-alarm",
+        "ses-reputation-alarms",
+        lambda: (
+            ses(alarms=False)(),
+            math_alarm(
+                "complaints",
+                alarm_topic(),
+                guarded_queries("Reputation.ComplaintRate"),
+                threshold=0.001,
+            ),
+        ),
+        "No CloudWatch alarm watches AWS/SES Reputation.BounceRate: add one at or below 0.05",
+    ),
+    (
+        "events-topic-unsubscribed",
+        "ses-events-topic-subscribed",
+        lambda: aws.sesv2.ConfigurationSetEventDestination(
+            "events",
+            configuration_set_name="mail",
+            event_destination_name="events",
+            event_destination={
+                "enabled": True,
+                "matching_event_types": ["BOUNCE", "COMPLAINT"],
+                "sns_destination": {"topic_arn": aws.sns.Topic("events").arn},
+            },
+        ),
+        "but nothing subscribes to it, so bounces and complaints are lost",
+    ),
+    (
+        "consumed-queue-without-age-alarm",
+        "sqs-consumed-queue-age-alarm",
+        lambda: sender(alarms=("Errors", "Throttles")),
+        "feeds a Lambda function but no alarm watches its ApproximateAgeOfOldestMessage",
+    ),
+    (
+        "dlq-without-depth-alarm",
+        "sqs-dlq-depth-alarm",
+        lambda: queues(depth_alarm=False),
+        "(of main) has no depth alarm: add one on ApproximateNumberOfMessagesVisible",
+    ),
+    (
+        "function-without-throttles-alarm",
+        "lambda-errors-and-throttles-alarms",
+        lambda: sender(alarms=("age", "Errors")),
+        "Function sender (sender) has no alarm on AWS/Lambda Throttles",
+    ),
+    (
+        "alarm-without-actions",
+        "cloudwatch-alarm-actions-to-stack-topic",
+        lambda: metric_alarm("depth", [], "AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        "Alarm depth notifies no SNS topic of the stack (alarm_actions empty)",
     ),
     (
         "consumer-without-dlq",
