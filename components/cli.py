@@ -190,8 +190,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan_cmd.add_argument("--stack", "-s", required=True, help="stack name, e.g. dev or prod")
     plan_cmd.add_argument("--json", action="store_true", help="print one JSON object")
     plan_cmd.add_argument("--dir", type=Path, help="project folder (default: nearest Pulumi.yaml)")
+    sandbox_cmd = sub.add_parser(
+        "sandbox", help="run the planned stack on 127.0.0.1: moto, the Lambda, the Worker"
+    )
+    sandbox_cmd.add_argument("--stack", "-s", required=True, help="stack name, e.g. dev")
+    sandbox_cmd.add_argument(
+        "--dir", type=Path, help="project folder (default: nearest Pulumi.yaml)"
+    )
+    sandbox_cmd.add_argument(
+        "--env-file", type=Path, help="where to write the app's variables (default: .env.sandbox)"
+    )
+    sandbox_cmd.add_argument("--quiet", action="store_true", help="do not echo the Worker's logs")
     args = parser.parse_args(argv)
 
+    if args.command == "sandbox":
+        from . import sandbox
+
+        try:
+            args.project_dir = args.dir.resolve() if args.dir else find_project_dir(Path.cwd())
+        except PlanError as err:
+            print(f"serverless-mail: error: {err}", file=sys.stderr)
+            return 2
+        return sandbox.main(args)
     try:
         project_dir = args.dir.resolve() if args.dir else find_project_dir(Path.cwd())
         result = plan(project_dir, args.stack)

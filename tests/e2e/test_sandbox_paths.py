@@ -1,0 +1,161 @@
+"""Both paths of the planned dev stack, end to end, through ``serverless-mail sandbox``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, Running, assert_stopped_cleanly, start_sandbox
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    running, _proc, output = start_sandbox(ROOT, tmp_path_factory.mktemp("sandbox"))
+    assert running is not None, f"the sandbox did not start:\n{''.join(output[-80:])}"
+    try:
+        yield running
+    finally:
+        assert_stopped_cleanly(running)
+
+
+def _subjects(sandbox: Running) -> list[str]:
+    return [m["subject"] for m in sandbox.moto_sent()]
+
+
+def _nothing_in_flight(sandbox: Running) -> bool:
+    queues = sandbox.state()["queues"]
+    return all(q["in_flight"] == 0 for q in queues.values()) and all(
+        q["visible"] == 0 for name, q in queues.items() if "dlq" not in name
+    )
+
+
+def test_the_printed_variables_point_at_the_sandbox(sandbox: Running, tmp_path: Path) -> None:
+    env = sandbox.env
+    assert env["EMAIL_WORKER_URL"].startswith("http://127.0.0.1:")
+    assert env["EMAIL_QUEUE_URL"].startswith(env["AWS_ENDPOINT_URL_SQS"] + "/")
+    assert env["EMAIL_AWS_REGION"] == env["AWS_REGION"] == "eu-west-1"
+    assert len(env["EMAIL_WORKER_TOKEN"]) >= 32
+    printed = sandbox.log()
+    for key in (
+        "EMAIL_WORKER_URL",
+        "EMAIL_QUEUE_URL",
+        "EMAIL_WORKER_TOKEN",
+        "AWS_ENDPOINT_URL_SQS",
+    ):
+        assert f"{key}={env[key]}" in printed
+
+
+def test_good_mail_is_sent_exactly_once_on_both_paths(sandbox: Running) -> None:
+    # GIVEN one message for each path, each with a unique id and subject
+    run = uuid.uuid4().hex[:8]
+    worker = {
+        "id": f"worker-{run}",
+        "to": "Ada <ada@example.org>",
+        "subject": f"worker path {run}",
+        "html": "<p>Hello <b>Ada</b></p>",
+        "text": "Hello Ada",
+        "tags": {"kind": "welcome"},
+    }
+    lambda_ = {
+        "id": f"lambda-{run}",
+        "to": ["bob@example.org"],
+        "subject": f"lambda path {run}",
+        "text": "Hi Bob",
+    }
+    # WHEN the app sends them to the printed Worker URL and SQS queue
+    status, body = sandbox.post_worker("/send", worker)
+    assert status == 202 or status == 200, body
+    sandbox.enqueue(lambda_)
+    # THEN moto sent each once, with the planned sender, and nothing is left in flight
+    sandbox.wait_for(
+        "both messages sent",
+        lambda: {worker["subject"], lambda_["subject"]} <= set(_subjects(sandbox)),
+    )
+    sandbox.wait_for("the queues to drain", lambda: _nothing_in_flight(sandbox))
+    subjects = _subjects(sandbox)
+    assert subjects.count(worker["subject"]) == 1
+    assert subjects.count(lambda_["subject"]) == 1
+    sent = {m["subject"]: m for m in sandbox.moto_sent()}
+    assert sent[worker["subject"]]["source"] == "Example Dev <no-reply@dev-mail.example.com>"
+    assert sent[worker["subject"]]["destinations"]["ToAddresses"] == ["Ada <ada@example.org>"]
+    assert sent[lambda_["subject"]]["destinations"]["ToAddresses"] == ["bob@example.org"]
+    # and the viewer's state knows each by its id, with its tags
+    state = sandbox.state()
+    assert state["status"][worker["id"]] == "sent"
+    assert state["status"][lambda_["id"]] == "sent"
+    viewed = {m["message_id"]: m for m in state["sent"]}
+    assert viewed[worker["id"]]["tags"]["kind"] == "welcome"
+    assert viewed[worker["id"]]["html"] == worker["html"]
+    assert viewed[lambda_["id"]]["text"] == "Hi Bob"
+
+
+def test_hostile_mail_is_refused_or_dead_lettered_with_a_reason(sandbox: Running) -> None:
+    run = uuid.uuid4().hex[:8]
+    off_domain = {
+        "id": f"spoof-{run}",
+        "to": "x@example.org",
+        "from": "ceo@evil.example",
+        "subject": f"spoof {run}",
+        "text": "pay",
+    }
+    # The Worker refuses it at the door, with the reason
+    status, body = sandbox.post_worker("/send", off_domain)
+    assert status == 400, body
+    assert "not-on-domain" in str(body)
+    # A wrong token is refused before anything else
+    status, _ = sandbox.post_worker("/send", off_domain, token="not-the-token-" + "0" * 40)
+    assert status == 401
+    # The Lambda dead-letters it, and a body that is not JSON, each with its reason
+    sandbox.enqueue(off_domain)
+    sandbox.enqueue("{not json " + run)
+    dlq = "mail-queue-dlq"
+
+    def dead_letters() -> list[dict[str, object]]:
+        state = sandbox.state()["dead_letters"]
+        return [e for name, entries in state.items() if name.startswith(dlq) for e in entries]
+
+    sandbox.wait_for(
+        "two Lambda dead letters",
+        lambda: sum(1 for e in dead_letters() if run in str(e["entry"])) == 2,
+    )
+    entries = [e for e in dead_letters() if run in str(e["entry"])]
+    reasons = sorted(str(e["reason"]) for e in entries)
+    assert any("not-on-domain" in r for r in reasons), reasons
+    assert all(e["error_class"] == "InvalidMessage" for e in entries), entries
+    # A message SES refuses for good is dead-lettered by both paths with SES's reason
+    sandbox.faults(reject=1.0)
+    try:
+        rejected = {
+            "id": f"rejected-{run}",
+            "to": "y@example.org",
+            "subject": f"rejected {run}",
+            "text": "no",
+        }
+        status, body = sandbox.post_worker("/send", {**rejected, "id": f"w-{rejected['id']}"})
+        assert status in (200, 202), body
+        sandbox.enqueue({**rejected, "id": f"l-{rejected['id']}"})
+
+        def rejected_entries() -> list[dict[str, object]]:
+            state = sandbox.state()["dead_letters"]
+            return [
+                e
+                for entries in state.values()
+                for e in entries
+                if e["error_class"] == "MessageRejected" and run in str(e["message_id"])
+            ]
+
+        sandbox.wait_for(
+            "both paths to dead-letter the rejected message", lambda: len(rejected_entries()) == 2
+        )
+    finally:
+        sandbox.faults(reset=True)
+    ids = sorted(str(e["message_id"]) for e in rejected_entries())
+    assert ids == [f"l-rejected-{run}", f"w-rejected-{run}"]
+    # nothing hostile was sent, and nothing is left in flight
+    assert not [s for s in _subjects(sandbox) if run in s]
+    sandbox.wait_for("the queues to drain", lambda: _nothing_in_flight(sandbox))
