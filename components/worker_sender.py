@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,8 @@ from .validation import check_email, check_pattern
 __all__ = [
     "ACCESS_KEY_SLOTS",
     "DEAD_LETTER_CONSUMER_SETTINGS",
+    "GUARD_CLASS",
+    "GUARD_MIGRATIONS",
     "IAM_PATH",
     "WORKER_TOKEN_LENGTH",
     "WorkerBundle",
@@ -39,8 +42,10 @@ __all__ = [
     "WorkerSenderArgs",
     "active_key_slot",
     "default_script_name",
+    "invocation_send_rate",
     "load_worker_bundle",
     "observability_settings",
+    "paced_concurrency",
     "queue_names",
     "rate_limit_namespace_id",
     "sanitize_name",
@@ -64,6 +69,22 @@ RATE_LIMIT_PERIOD_SECONDS = 60
 seconds; the Worker's ``Retry-After`` is this period (functions/worker/src/config.js)."""
 
 MAX_RATE_LIMIT_PER_MINUTE = 100_000
+
+GUARD_CLASS = "MessageIdGuard"
+"""The Durable Object class of the Worker's duplicate guard on the message ``id``
+(functions/worker/src/guard.js), bound as ``EMAIL_ID_GUARD``."""
+
+GUARD_MIGRATIONS: cloudflare.WorkersScriptMigrationsArgsDict = {
+    "new_tag": "v1",
+    "new_sqlite_classes": [GUARD_CLASS],
+}
+"""The script's Durable Object migration: a namespace needs its class created by a
+migration in the same upload, SQLite-backed (the backend every plan offers). Cloudflare
+skips a tag the script already has, so every later upload may send it again."""
+
+MIN_SEND_RATE = 0.1
+"""Lowest ``max_send_rate`` the Worker can pace to: a 50-recipient message then takes
+500 s of one invocation, inside the consumer's 15-minute wall-clock limit."""
 
 DEAD_LETTER_CONSUMER_SETTINGS: cloudflare.QueueConsumerSettingsArgsDict = {
     "batch_size": 10,
@@ -233,6 +254,16 @@ class WorkerSenderArgs(WorkerSenderSettings):
                 "characters of another form were provided: give the old token, or unset it"
             )
         check_fields(self)
+        if self.max_send_rate is not None and (
+            isinstance(self.max_send_rate, bool)
+            or not isinstance(self.max_send_rate, int | float)
+            or not self.max_send_rate >= MIN_SEND_RATE
+        ):
+            raise ConfigError(
+                f"`max_send_rate` must be at least {MIN_SEND_RATE} recipients per second, "
+                f"but {self.max_send_rate!r} was provided: give this path's share of the "
+                "account's SES maximum send rate, or None for no pacing"
+            )
         if self.custom_domain is not None:
             if self.zone_id is None:
                 raise ConfigError(
@@ -453,6 +484,7 @@ class WorkerSender(pulumi.ComponentResource):
             compatibility_date=bundle.compatibility_date,
             compatibility_flags=list(bundle.compatibility_flags),
             bindings=self._bindings(),
+            migrations=GUARD_MIGRATIONS,
             observability=observability_settings(args.observability),
             opts=self._child,
         )
@@ -490,6 +522,7 @@ class WorkerSender(pulumi.ComponentResource):
                 "type": "secret_text",
                 "text": pulumi.Output.secret(self._token.result),
             },
+            *self._delivery_bindings(),
             *self._api_guard_bindings(),
             *self._dead_letter_bindings(),
         ]
@@ -511,6 +544,29 @@ class WorkerSender(pulumi.ComponentResource):
                 "text": target.dead_letter_queue_url,
             },
         ]
+
+    def _delivery_bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
+        args = self._args
+        # The consumer dead-letters a failure on its last delivery itself, with the
+        # reason, so it needs the count the platform stops at.
+        bindings: list[cloudflare.WorkersScriptBindingArgsDict] = [
+            {
+                "name": "EMAIL_ID_GUARD",
+                "type": "durable_object_namespace",
+                "class_name": GUARD_CLASS,
+            },
+            {"name": "EMAIL_MAX_RETRIES", "type": "plain_text", "text": str(args.max_retries)},
+        ]
+        if args.max_send_rate is not None:
+            concurrency = paced_concurrency(args.max_concurrency, args.max_send_rate)
+            bindings.append(
+                {
+                    "name": "EMAIL_MAX_SEND_RATE",
+                    "type": "plain_text",
+                    "text": invocation_send_rate(args.max_send_rate, concurrency),
+                }
+            )
+        return bindings
 
     def _api_guard_bindings(self) -> list[cloudflare.WorkersScriptBindingArgsDict]:
         args = self._args
@@ -554,7 +610,7 @@ class WorkerSender(pulumi.ComponentResource):
                 "max_retries": args.max_retries,
                 "max_wait_time_ms": args.max_batch_timeout_seconds * 1000,
                 "retry_delay": args.retry_delay_seconds,
-                "max_concurrency": args.max_concurrency,
+                "max_concurrency": paced_concurrency(args.max_concurrency, args.max_send_rate),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.script]),
         )
@@ -606,6 +662,22 @@ class WorkerSender(pulumi.ComponentResource):
                 zone_id=args.zone_id,
                 opts=self._child,
             )
+
+
+def paced_concurrency(max_concurrency: int, max_send_rate: float | None) -> int:
+    """The consumer's ``max_concurrency``: as set, but with a send rate no more
+    invocations than whole recipients per second (at least one), so each invocation
+    paces to at least 1 recipient per second."""
+    if max_send_rate is None:
+        return max_concurrency
+    return max(1, min(max_concurrency, math.floor(max_send_rate)))
+
+
+def invocation_send_rate(max_send_rate: float, concurrency: int) -> str:
+    """``EMAIL_MAX_SEND_RATE``: one invocation's share of the path's rate, rounded down
+    to 1/1000 so the invocations together never exceed it."""
+    share = math.floor(max_send_rate / concurrency * 1000) / 1000
+    return f"{share:.3f}".rstrip("0").rstrip(".")
 
 
 def rate_limit_namespace_id(script_name: str) -> str:

@@ -13,6 +13,8 @@ export default defineConfig({
         compatibilityDate: worker.compatibility_date,
         compatibilityFlags: worker.compatibility_flags,
         queueProducers: { EMAIL_QUEUE: "email-queue", EMAIL_DLQ: "email-dlq" },
+        // As planned: the duplicate guard, a Durable Object class the bundle exports.
+        durableObjects: { EMAIL_ID_GUARD: "MessageIdGuard" },
         // As planned: the Worker consumes its DLQ queue and forwards to the SQS DLQ (moto).
         queueConsumers: { "email-dlq": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 100, retryDelay: 3600 } },
         // The real Workers Rate Limiting binding, simulated by Miniflare: a roomy one as
@@ -29,6 +31,7 @@ export default defineConfig({
           EMAIL_DEFAULT_FROM: "Acme <noreply@mail.example.com>",
           EMAIL_CONFIGURATION_SET: "serverless-mail-test",
           EMAIL_WORKER_TOKEN: "test-token-0123456789",
+          EMAIL_MAX_RETRIES: "5",
           EMAIL_DLQ_NAME: "email-dlq",
           EMAIL_DEAD_LETTER_QUEUE_URL: inject("sqsDlqUrl"),
           SES_ENDPOINT: inject("sesStubUrl"),

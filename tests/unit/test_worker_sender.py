@@ -174,6 +174,12 @@ def test_bindings_are_exactly_the_workers_contract(run: Any) -> None:
         },
         {"name": "EMAIL_WORKER_TOKEN", "type": "secret_text", "text": Secret(token)},
         {
+            "name": "EMAIL_ID_GUARD",
+            "type": "durable_object_namespace",
+            "className": "MessageIdGuard",
+        },
+        {"name": "EMAIL_MAX_RETRIES", "type": "plain_text", "text": "5"},
+        {
             "name": "EMAIL_RATE_LIMITER",
             "type": "ratelimit",
             "namespaceId": rate_limit_namespace_id("serverless-mail-dev-worker"),
@@ -190,13 +196,15 @@ def test_bindings_are_every_name_the_worker_checks_for(run: Any) -> None:
     named = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', config_js))
     previous = {"EMAIL_WORKER_TOKEN_PREVIOUS"}
     forwarding = {"EMAIL_DLQ_NAME", "EMAIL_DEAD_LETTER_QUEUE_URL"}
+    pacing = {"EMAIL_MAX_SEND_RATE"}  # bound only with a `max_send_rate`
     assert 'PREVIOUS_TOKEN_BINDING = "EMAIL_WORKER_TOKEN_PREVIOUS"' in config_js
     assert 'DLQ_NAME_BINDING = "EMAIL_DLQ_NAME"' in config_js
+    assert 'SEND_RATE_BINDING = "EMAIL_MAX_SEND_RATE"' in config_js
     rec, _ = build(run)
     bound = {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]}
-    assert len(named) == 13
-    assert bound == named - previous - forwarding
-    rec, _ = build(run, previous_worker_token="p" * 48, target=EmailQueueArgs())
+    assert len(named) == 16
+    assert bound == named - previous - forwarding - pacing
+    rec, _ = build(run, previous_worker_token="p" * 48, target=EmailQueueArgs(), max_send_rate=14.0)
     assert {b["name"] for b in rec.one(SCRIPT).inputs["bindings"]} == named
 
 
@@ -456,6 +464,14 @@ def test_domain_must_be_an_email_domain() -> None:
             r"`retry_delay_seconds` must be between 0 and 43200, but 43201 was",
         ),
         ({"max_concurrency": 0}, r"`max_concurrency` must be between 1 and 250, but 0 was"),
+        (
+            {"max_send_rate": 0},
+            r"`max_send_rate` must be at least 0.1 recipients per second, but 0 was provided",
+        ),
+        ({"max_send_rate": 0.05}, r"`max_send_rate` must be at least 0.1 .* but 0.05 was"),
+        ({"max_send_rate": float("nan")}, r"`max_send_rate` must be at least 0.1 .* but nan was"),
+        ({"max_send_rate": True}, r"`max_send_rate` must be at least 0.1 .* but True was"),
+        ({"max_send_rate": "14"}, r"`max_send_rate` must be at least 0.1 .* but '14' was"),
         ({"max_concurrency": 251}, r"`max_concurrency` must be between 1 and 250, but 251 was"),
         (
             {"access_key_rotation_days": 0},
@@ -800,3 +816,61 @@ class TestDeadLetterForwarding:
             r"was provided$",
         ):
             build(run, dead_letter_target="https://sqs.eu-west-1.amazonaws.com/1/dlq")
+
+
+@pytest.mark.parametrize(
+    ("max_concurrency", "max_send_rate", "concurrency", "per_invocation"),
+    [
+        (5, 14.0, 5, "2.8"),  # a new production account's 14/s, the default concurrency
+        (5, 1.0, 1, "1"),  # the sandbox's 1/s: one invocation at 1/s
+        (5, 0.5, 1, "0.5"),
+        (5, 2.5, 2, "1.25"),
+        (5, 10 / 3, 3, "1.111"),  # rounded down, so 3 invocations stay under 10/3
+        (250, 100.0, 100, "1"),
+        (3, 50, 3, "16.666"),
+    ],
+)
+def test_send_rate_bounds_the_consumer_and_paces_each_invocation(
+    run: Any, max_concurrency: int, max_send_rate: float, concurrency: int, per_invocation: str
+) -> None:
+    # GIVEN the path's share of the SES rate WHEN planned THEN the consumer runs at most
+    # `concurrency` invocations, each told its share: together at most the path's rate.
+    rec, _ = build(run, max_concurrency=max_concurrency, max_send_rate=max_send_rate)
+    assert rec.one(CONSUMER).inputs["settings"]["maxConcurrency"] == concurrency
+    rate = [b for b in rec.one(SCRIPT).inputs["bindings"] if b["name"] == "EMAIL_MAX_SEND_RATE"]
+    assert rate == [{"name": "EMAIL_MAX_SEND_RATE", "type": "plain_text", "text": per_invocation}]
+    assert float(per_invocation) * concurrency <= max_send_rate
+
+
+def test_without_a_send_rate_there_is_no_pacing_binding_and_concurrency_is_as_set(
+    run: Any,
+) -> None:
+    rec, _ = build(run, max_concurrency=7)
+    assert rec.one(CONSUMER).inputs["settings"]["maxConcurrency"] == 7
+    names = [b["name"] for b in rec.one(SCRIPT).inputs["bindings"]]
+    assert "EMAIL_MAX_SEND_RATE" not in names
+
+
+def test_max_retries_reaches_the_worker_so_it_dead_letters_the_last_delivery_itself(
+    run: Any,
+) -> None:
+    rec, _ = build(run, max_retries=2)
+    bindings = rec.one(SCRIPT).inputs["bindings"]
+    assert {"name": "EMAIL_MAX_RETRIES", "type": "plain_text", "text": "2"} in bindings
+    assert rec.one(CONSUMER).inputs["settings"]["maxRetries"] == 2
+
+
+def test_script_creates_the_duplicate_guards_sqlite_durable_object_class(run: Any) -> None:
+    rec, _ = build(run)
+    script = rec.one(SCRIPT).inputs
+    assert script["migrations"] == {"newTag": "v1", "newSqliteClasses": ["MessageIdGuard"]}
+    guard = [b for b in script["bindings"] if b["type"] == "durable_object_namespace"]
+    # Bound to a class of this script (no scriptName), the class the bundle exports.
+    assert guard == [
+        {
+            "name": "EMAIL_ID_GUARD",
+            "type": "durable_object_namespace",
+            "className": "MessageIdGuard",
+        }
+    ]
+    assert re.search(r"export\{[^}]*\bas MessageIdGuard\b", script["content"])

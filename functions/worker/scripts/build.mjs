@@ -19,6 +19,8 @@ const result = await build({
   mainFields: ["module", "main"],
   conditions: ["workerd", "worker", "browser"],
   target: "es2022",
+  // Provided by workerd at run time (the Durable Object base class), never bundled.
+  external: ["cloudflare:workers"],
   minify: true,
   legalComments: "none",
   charset: "utf8",

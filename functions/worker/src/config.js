@@ -15,7 +15,10 @@ export const PREVIOUS_TOKEN_BINDING = "EMAIL_WORKER_TOKEN_PREVIOUS";
  */
 export const RATE_LIMIT_PERIOD_SECONDS = 60;
 export const QUEUE_BINDINGS = [
+  "EMAIL_QUEUE",
   "EMAIL_DLQ",
+  "EMAIL_ID_GUARD",
+  "EMAIL_MAX_RETRIES",
   "AWS_REGION",
   "AWS_ACCESS_KEY_ID",
   "AWS_SECRET_ACCESS_KEY",
@@ -29,6 +32,12 @@ export const QUEUE_BINDINGS = [
  */
 export const DLQ_NAME_BINDING = "EMAIL_DLQ_NAME";
 export const DEAD_LETTER_BINDINGS = ["EMAIL_DEAD_LETTER_QUEUE_URL", "EMAIL_DLQ", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+/**
+ * Optional: the recipients per second one consumer invocation may send (the path's
+ * rate / the consumer's max_concurrency); bound only when the stage sets a send rate.
+ */
+export const SEND_RATE_BINDING = "EMAIL_MAX_SEND_RATE";
 
 /** @returns {string[]} names of the bindings that are absent or empty */
 export function missingBindings(env, names) {

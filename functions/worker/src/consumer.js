@@ -1,7 +1,9 @@
 // The queue consumer: validate, send through SES, ack one by one, retry or dead-letter.
 import { AwsClient } from "aws4fetch";
 import { QUEUE_BINDINGS, missingBindings } from "./config.js";
+import { fingerprint, guardFor } from "./guard.js";
 import { log } from "./log.js";
+import { createPacer } from "./pacer.js";
 import { sendEmail } from "./ses.js";
 import { countRecipients, validateMessage } from "./validate.js";
 
@@ -11,14 +13,36 @@ export const BACKOFF_BASE_SECONDS = 5;
 export const BACKOFF_MAX_SECONDS = 15 * 60;
 /** A DLQ entry must fit in one queue message (128 KB, about 100 bytes of it metadata). */
 export const DLQ_ENTRY_MAX_BYTES = 128 * 1024 - 1024;
+/**
+ * The key of the envelope a message travels in when the consumer puts it back on the
+ * queue itself (throttled, held for the daily quota, or paced to a later turn). The
+ * message schema allows no such key, so no producer can forge one through `/send`.
+ */
+export const REQUEUE_KEY = "serverless_mail_requeue";
+/** Throttle waits: 1 s doubling per hop up to 5 min, drawn from the upper half (jitter). */
+export const THROTTLE_BASE_SECONDS = 1;
+export const THROTTLE_MAX_SECONDS = 5 * 60;
+/**
+ * The daily quota is a rolling 24-hour window (SES Developer Guide, "Managing your Amazon
+ * SES sending quotas"), so there is no reset instant to wait for: a held message tries
+ * again after 30 to 60 minutes.
+ */
+export const QUOTA_HOLD_SECONDS = 60 * 60;
+/** Throttles and holds a message may go through before it is dead-lettered with the reason (days of waiting). */
+export const MAX_HOPS = 200;
+/** Queues refuse a longer `delaySeconds` (https://developers.cloudflare.com/queues/platform/limits/). */
+export const MAX_DELAY_SECONDS = 43_200;
 
 /**
  * The Worker's `queue` handler.
  *
- * Each message is acked on its own as soon as it is sent, so a batch that is retried
- * (the invocation crashed, or timed out) does not send again what already left: SES v2
- * has no idempotency token, this is the guard. Transient failures are retried with
- * exponential backoff and jitter; permanent ones go to the DLQ with their reason.
+ * Each message is claimed by id in its Durable Object guard (guard.js) before it is
+ * sent and acked on its own as soon as it is sent: SES v2 has no idempotency token, so
+ * a redelivery or a second enqueue of the same id sends nothing, and an id reused for
+ * another message goes to the DLQ. Sends are paced to EMAIL_MAX_SEND_RATE. Throttled
+ * and quota-held messages wait as delayed copies that cost no retry; transient
+ * failures are retried with exponential backoff and jitter; permanent ones, and
+ * transient ones on their last delivery, go to the DLQ with their reason.
  */
 export async function handleQueue(batch, env) {
   const missing = missingBindings(env, QUEUE_BINDINGS);
@@ -37,9 +61,12 @@ export async function handleQueue(batch, env) {
     // Retries belong to the queue (delayed, counted, dead-lettered), not to a busy loop here.
     retries: 0,
   });
+  // One pacer per invocation at its share of the path's rate (EMAIL_MAX_SEND_RATE, set
+  // by the WorkerSender component to the path's rate / the consumer's max_concurrency).
+  const run = { pacer: createPacer(env.EMAIL_MAX_SEND_RATE), held: false, settling: [] };
   await forEachLimited(batch.messages, MAX_IN_FLIGHT, async (msg) => {
     try {
-      await processMessage(msg, env, client);
+      await processMessage(msg, env, client, run);
     } catch (error) {
       // A bug must not cost a batch-mate its send, nor this message its delivery.
       const delaySeconds = backoffSeconds(msg.attempts);
@@ -47,10 +74,12 @@ export async function handleQueue(batch, env) {
       log("error", "unexpected_error", { queue_message_id: msg.id, attempts: msg.attempts, outcome: "retry", delay_seconds: delaySeconds, error_class: error?.name ?? "Error", error: redact(error?.message ?? error) });
     }
   });
+  await Promise.all(run.settling);
+  await run.pacer.drain();
 }
 
-async function processMessage(msg, env, client) {
-  const message = msg.body;
+async function processMessage(msg, env, client, run) {
+  const { message, hops } = unwrap(msg.body);
   const id = typeof message?.id === "string" ? message.id : null;
   const errors = validateMessage(message, env.EMAIL_DOMAIN);
   if (errors.length > 0) {
@@ -59,26 +88,118 @@ async function processMessage(msg, env, client) {
     return;
   }
   const recipients = countRecipients(message);
+  if (run.held) {
+    // A batch-mate found the daily quota spent: this one would only be refused too.
+    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: holdSeconds(), event: "held_for_quota", fields: { message_id: id } });
+    return;
+  }
+  const print = await fingerprint(message);
+  const guard = guardFor(env, id);
+  const claim = await guard.claim(print);
+  if (claim.outcome === "conflict") {
+    await deadLetter(msg, env, {
+      reason: `id reused for a different message: ${JSON.stringify(id)} was claimed by another message (other recipients or content) within the last 24 h`,
+      errorClass: "IdReused",
+    });
+    return;
+  }
+  if (claim.outcome === "sent") {
+    msg.ack();
+    log("info", "duplicate", { message_id: id, attempts: msg.attempts, outcome: "duplicate", sent_at: new Date(claim.sentAt).toISOString() });
+    return;
+  }
+  if (claim.outcome === "busy") {
+    // Another delivery of this id is sending right now; look again when its lease ends.
+    const delaySeconds = Math.max(1, Math.ceil(claim.retryInMs / 1000));
+    msg.retry({ delaySeconds });
+    log("warn", "id_busy", { message_id: id, attempts: msg.attempts, outcome: "retry", delay_seconds: delaySeconds });
+    return;
+  }
+  const turn = await run.pacer.take(recipients);
+  if (turn.deferMs !== undefined) {
+    await guard.release(print);
+    await requeue(msg, env, message, { hops, delaySeconds: Math.ceil(turn.deferMs / 1000), event: "paced_later", fields: { message_id: id, recipients } });
+    return;
+  }
   const outcome = await sendEmail(client, env, message);
   if (outcome.kind === "sent") {
+    // Recorded while the lane moves on to its next message (awaited before the handler
+    // returns). If it fails the mail still left, so it is acked anyway; the claim's lease
+    // still covers a prompt redelivery.
+    run.settling.push(
+      guard.complete(print).catch((error) => log("error", "guard_complete_failed", { message_id: id, error: String(error?.message ?? error) })),
+    );
     msg.ack();
-    log("info", "sent", { message_id: id, ses_message_id: outcome.sesMessageId, recipients, attempts: msg.attempts, outcome: "sent" });
-  } else if (outcome.kind === "transient") {
+    log("info", "sent", { message_id: id, ses_message_id: outcome.sesMessageId, recipients, attempts: msg.attempts, hops, waited_ms: turn.waitedMs, outcome: "sent" });
+    return;
+  }
+  await guard.release(print);
+  const failure = { message_id: id, recipients, attempts: msg.attempts, status: outcome.status, error_class: outcome.errorClass, error: redact(outcome.reason) };
+  if ((outcome.kind === "throttled" || outcome.kind === "quota") && hops + 1 > MAX_HOPS) {
+    await deadLetter(msg, env, { reason: `${outcome.kind === "quota" ? "held for the daily quota" : "throttled"} ${hops + 1} times: ${outcome.reason}`, errorClass: outcome.errorClass, status: outcome.status });
+  } else if (outcome.kind === "throttled") {
+    // Cloudflare Queues count every retry() toward max_retries, throttled or not
+    // (https://developers.cloudflare.com/queues/configuration/batching-retries/): a fresh
+    // delayed copy with a hop count waits instead, and costs no retry.
+    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: throttleSeconds(hops + 1), event: "throttled", fields: failure });
+  } else if (outcome.kind === "quota") {
+    run.held = true;
+    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: holdSeconds(), event: "daily_quota_exceeded", level: "error", fields: failure });
+  } else if (outcome.kind === "transient" && !lastDelivery(msg, env)) {
     const delaySeconds = backoffSeconds(msg.attempts);
     msg.retry({ delaySeconds });
-    log("warn", "send_failed", {
-      message_id: id,
-      recipients,
-      attempts: msg.attempts,
-      outcome: "retry",
-      delay_seconds: delaySeconds,
-      status: outcome.status,
-      error_class: outcome.errorClass,
-      error: redact(outcome.reason),
-    });
+    log("warn", "send_failed", { ...failure, outcome: "retry", delay_seconds: delaySeconds });
   } else {
-    await deadLetter(msg, env, { reason: outcome.reason, errorClass: outcome.errorClass, status: outcome.status });
+    // Permanent, or transient on the last delivery the consumer allows: the DLQ, with the
+    // reason (the platform's own move after max_retries would carry none).
+    const reason = outcome.kind === "transient" ? `${outcome.reason} (attempt ${msg.attempts}, the last)` : outcome.reason;
+    await deadLetter(msg, env, { reason, errorClass: outcome.errorClass, status: outcome.status });
   }
+}
+
+/** The message and its hop count, whether it arrived as sent or in a requeue envelope. */
+export function unwrap(body) {
+  const envelope = body && typeof body === "object" && !Array.isArray(body) ? body[REQUEUE_KEY] : undefined;
+  if (envelope && typeof envelope === "object" && "message" in body) {
+    return { message: body.message, hops: Number.isInteger(envelope.hops) && envelope.hops > 0 ? envelope.hops : 0 };
+  }
+  return { message: body, hops: 0 };
+}
+
+// The consumer's max_retries (EMAIL_MAX_RETRIES): a message on its last delivery goes to the DLQ itself.
+function lastDelivery(msg, env) {
+  const maxRetries = Number.parseInt(env.EMAIL_MAX_RETRIES ?? "", 10);
+  return Number.isInteger(maxRetries) && Number.isInteger(msg.attempts) && msg.attempts > maxRetries;
+}
+
+/**
+ * Put a copy of `message` back on the queue, `delaySeconds` from now, then ack the
+ * original: the copy arrives as a new message (its attempts start at 1) carrying `hops`.
+ * If the copy cannot be written the original is retried instead, so nothing is lost.
+ */
+async function requeue(msg, env, message, { hops, delaySeconds, event, level = "warn", fields }) {
+  const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
+  try {
+    await env.EMAIL_QUEUE.send({ [REQUEUE_KEY]: { hops }, message }, { contentType: "json", delaySeconds: delay });
+  } catch (error) {
+    const retryDelay = Math.max(delay, 1);
+    msg.retry({ delaySeconds: retryDelay });
+    log("error", "requeue_failed", { ...fields, event_kind: event, hops, outcome: "retry", delay_seconds: retryDelay, queue_error: String(error?.message ?? error) });
+    return;
+  }
+  msg.ack();
+  log(level, event, { ...fields, hops, outcome: "requeued", delay_seconds: delay });
+}
+
+/** The wait before a throttled message's next try: exponential in its hops, with jitter. */
+export function throttleSeconds(hops, random = Math.random) {
+  const cap = Math.min(THROTTLE_MAX_SECONDS, THROTTLE_BASE_SECONDS * 2 ** Math.min(Math.max(0, hops - 1), 20));
+  return Math.max(1, Math.ceil(cap / 2 + (random() * cap) / 2));
+}
+
+/** The wait of a message held for the daily quota: 30 to 60 minutes, spread out. */
+export function holdSeconds(random = Math.random) {
+  return Math.ceil(QUOTA_HOLD_SECONDS / 2 + (random() * QUOTA_HOLD_SECONDS) / 2);
 }
 
 /**
@@ -87,13 +208,14 @@ async function processMessage(msg, env, client) {
  * reason, and then acked. If that write fails the message is retried: nothing is lost.
  */
 async function deadLetter(msg, env, { reason, errorClass, status = null, details = null }) {
-  const id = typeof msg.body?.id === "string" ? msg.body.id : null;
+  const { message } = unwrap(msg.body);
+  const id = typeof message?.id === "string" ? message.id : null;
   const entry = {
     reason,
     error_class: errorClass,
     status,
     details,
-    message: portable(msg.body),
+    message: portable(message),
     message_id: id,
     queue_message_id: msg.id,
     attempts: msg.attempts,

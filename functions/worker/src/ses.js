@@ -11,22 +11,23 @@ export const SES_TIMEOUT_MS = 10_000;
 
 // SES v2 returns these with a 4xx status, yet they clear by themselves: retry them.
 // https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html#API_SendEmail_Errors
-const TRANSIENT_CODES = new Set([
-  "TooManyRequestsException",
-  "Throttling",
-  "ThrottlingException",
-  "LimitExceededException",
-  "RequestTimeout",
-  "RequestTimeoutException",
-]);
+const TRANSIENT_CODES = new Set(["LimitExceededException", "RequestTimeout", "RequestTimeoutException"]);
+// Over the maximum send rate: the message waits its turn, it is not failing.
+const THROTTLE_CODES = new Set(["TooManyRequestsException", "Throttling", "ThrottlingException"]);
+// SES names the exceeded quota in the message ("Throttling: Maximum sending rate exceeded.",
+// "Daily message quota exceeded."): SES Developer Guide, "Errors related to sending quotas".
+const DAILY_QUOTA = /daily message quota exceeded|sending quota exceeded/i;
+const SEND_RATE = /maximum sending rate exceeded/i;
 const PLAIN_TAG_VALUE = /^[A-Za-z0-9-][A-Za-z0-9_-]{0,255}$/;
 
 /**
- * The outcome of one send, never thrown: `sent`, `transient` (retry later) or
- * `permanent` (retrying cannot help: the message goes to the DLQ with the reason).
+ * The outcome of one send, never thrown: `sent`, `throttled` (over the send rate: wait,
+ * not a failure), `quota` (the daily quota is spent: hold until it frees up),
+ * `transient` (retry later) or `permanent` (retrying cannot help: the message goes to
+ * the DLQ with the reason).
  *
  * @typedef {{ kind: "sent", sesMessageId: string }
- *   | { kind: "transient" | "permanent", errorClass: string, reason: string, status: number | null }} SendOutcome
+ *   | { kind: "throttled" | "quota" | "transient" | "permanent", errorClass: string, reason: string, status: number | null }} SendOutcome
  */
 
 /** @returns {Promise<SendOutcome>} */
@@ -104,7 +105,9 @@ export function messageIdTagValue(id) {
 }
 
 /**
- * Transient: 429, 5xx, 408 and the throttling codes. Permanent: every other 4xx
+ * Quota: the daily sending quota is exceeded. Throttled: 429, the throttling codes, or
+ * the maximum send rate named in the message. Transient: 5xx, 408 and the other
+ * retryable codes. Permanent: every other 4xx
  * (MessageRejected, MailFromDomainNotVerifiedException, BadRequestException,
  * NotFoundException, AccountSuspendedException, SendingPausedException, AccessDenied...):
  * SES will give the same answer next time, so the message goes to the DLQ with the reason
@@ -116,8 +119,11 @@ export function classifyError(status, headers, text) {
   const { code, message } = parseSesError(headers, text);
   const errorClass = code || `HTTP${status}`;
   const reason = `SES ${status} ${errorClass}${message ? `: ${message}` : ""}`.slice(0, 1000);
-  const transient = status === 429 || status === 408 || status >= 500 || TRANSIENT_CODES.has(code);
-  return { kind: transient ? "transient" : "permanent", errorClass, reason, status };
+  let kind = "permanent";
+  if (DAILY_QUOTA.test(message)) kind = "quota";
+  else if (status === 429 || THROTTLE_CODES.has(code) || SEND_RATE.test(message)) kind = "throttled";
+  else if (status === 408 || status >= 500 || TRANSIENT_CODES.has(code)) kind = "transient";
+  return { kind, errorClass, reason, status };
 }
 
 // REST-JSON errors name their type in `x-amzn-ErrorType` ("Code:uri") or `__type`

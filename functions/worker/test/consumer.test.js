@@ -16,17 +16,17 @@ async function stub(path, body) {
  * Deliver `bodies` as one queue batch to the Worker's `queue` handler.
  * @returns the ack/retry result, the DLQ recorder and the messages' queue ids
  */
-async function deliver(bodies, { attempts = 1, sesEndpoint = STUB, dlq = recordingQueue(), bindings = {} } = {}) {
+async function deliver(bodies, { attempts = 1, sesEndpoint = STUB, dlq = recordingQueue(), queue = recordingQueue(), bindings = {} } = {}) {
   const messages = bodies.map((body, i) => ({ id: `qm-${i}`, timestamp: new Date(), attempts, body }));
   const batch = createMessageBatch("email-queue", messages);
   const spy = spyOnRetries(batch);
   const ctx = createExecutionContext();
-  await worker.queue(spy.batch, { ...env, SES_ENDPOINT: sesEndpoint, EMAIL_DLQ: dlq, ...bindings }, ctx);
+  await worker.queue(spy.batch, { ...env, SES_ENDPOINT: sesEndpoint, EMAIL_DLQ: dlq, EMAIL_QUEUE: queue, ...bindings }, ctx);
   const result = await getQueueResult(batch, ctx);
   // getQueueResult reports which messages were retried but not their delays: the spy does.
   result.retryMessages = result.retryMessages.map((entry) => ({ ...entry, delaySeconds: spy.delays.get(entry.msgId) }));
   result.retryBatch = { ...result.retryBatch, delaySeconds: spy.retryAllOptions?.delaySeconds };
-  return { result, dlq };
+  return { result, dlq, queue };
 }
 
 /** Wrap a MessageBatch so every retry's options are recorded, then passed through. */
@@ -53,6 +53,22 @@ function spyOnRetries(batch) {
     },
   };
   return spy;
+}
+
+/** Collect the Worker's JSON log lines until `restore()`. */
+function captureLogs() {
+  const lines = [];
+  const originals = { log: console.log, warn: console.warn, error: console.error };
+  for (const name of Object.keys(originals)) {
+    console[name] = (line) => {
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        lines.push({ raw: String(line) });
+      }
+    };
+  }
+  return { lines, restore: () => Object.assign(console, originals) };
 }
 
 const retried = (result) => Object.fromEntries(result.retryMessages.map((entry) => [entry.msgId, entry.delaySeconds]));
@@ -135,21 +151,90 @@ describe("against the scriptable SES stub", () => {
     expect(new TextDecoder().decode(Uint8Array.from(atob(tag.slice(1).replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0)))).toBe(id);
   });
 
-  it("retries a throttled (429) message with a delay, then sends and acks it on the next delivery", async () => {
+  it("requeues a throttled (429) message as a delayed copy with a hop count, acks the original (no retry spent), and the copy sends", async () => {
     const id = uniqueId("throttled");
     await stub("/__script", { [id]: [429, 200] });
 
     const first = await deliver([message({ id })]);
 
-    expect(first.result.explicitAcks).toEqual([]);
-    expect(retried(first.result)["qm-0"]).toBeGreaterThan(0);
+    expect(first.result.explicitAcks).toEqual(["qm-0"]);
+    expect(first.result.retryMessages).toEqual([]);
     expect(first.dlq.sent).toEqual([]);
+    expect(first.queue.sent).toHaveLength(1);
+    const copy = first.queue.sent[0];
+    expect(copy.body).toEqual({ serverless_mail_requeue: { hops: 1 }, message: message({ id }) });
+    expect(copy.options.contentType).toBe("json");
+    expect(copy.options.delaySeconds).toBeGreaterThanOrEqual(1);
 
-    const second = await deliver([message({ id })], { attempts: 2 });
+    // The copy arrives as a new message: attempts start again at 1.
+    const second = await deliver([copy.body]);
 
     expect(second.result.explicitAcks).toEqual(["qm-0"]);
     expect(second.result.retryMessages).toEqual([]);
+    expect(second.queue.sent).toEqual([]);
     expect((await stub(`/__requests?id=${id}`)).map((entry) => entry.answer)).toEqual([429, 200]);
+  });
+
+  it.each([
+    ["429 TooManyRequestsException", { status: 429 }],
+    ["400 Throttling: Maximum sending rate exceeded", { status: 400, code: "Throttling", message: "Maximum sending rate exceeded." }],
+  ])("backs a throttled message (%s) off exponentially in its hops, with jitter, up to 5 minutes", async (_name, answer) => {
+    const id = uniqueId("throttle-hops");
+    await stub("/__script", { [id]: [answer, answer, answer] });
+
+    const delays = [];
+    for (const hops of [0, 4, 12]) {
+      const body = hops === 0 ? message({ id }) : { serverless_mail_requeue: { hops }, message: message({ id }) };
+      const { queue, result } = await deliver([body], { attempts: 3 });
+      expect(result.retryMessages).toEqual([]);
+      expect(queue.sent[0].body.serverless_mail_requeue.hops).toBe(hops + 1);
+      delays.push(queue.sent[0].options.delaySeconds);
+    }
+
+    expect(delays[0]).toBe(1);
+    expect(delays[1]).toBeGreaterThanOrEqual(8);
+    expect(delays[1]).toBeLessThanOrEqual(16);
+    expect(delays[2]).toBeGreaterThanOrEqual(150);
+    expect(delays[2]).toBeLessThanOrEqual(300);
+  });
+
+  it("dead-letters a message throttled more than 200 times, with the reason", async () => {
+    const id = uniqueId("throttled-forever");
+    await stub("/__script", { [id]: [429] });
+
+    const { result, dlq, queue } = await deliver([{ serverless_mail_requeue: { hops: 200 }, message: message({ id }) }]);
+
+    expect(result.explicitAcks).toEqual(["qm-0"]);
+    expect(queue.sent).toEqual([]);
+    expect(dlq.sent).toHaveLength(1);
+    expect(dlq.sent[0].body).toMatchObject({ error_class: "TooManyRequestsException", message_id: id, message: message({ id }) });
+    expect(dlq.sent[0].body.reason).toMatch(/^throttled 201 times: SES 429/);
+  });
+
+  it("holds a batch for the daily quota: requeued 30 to 60 minutes later, reported, never dead-lettered, the rest not sent to SES", async () => {
+    const quota = { status: 400, code: "Throttling", message: "Daily message quota exceeded." };
+    const ids = Array.from({ length: 8 }, () => uniqueId("quota"));
+    await stub("/__script", Object.fromEntries(ids.map((id) => [id, [quota]])));
+    const logged = captureLogs();
+
+    const { result, dlq, queue } = await deliver(ids.map((id) => message({ id })), { attempts: 6 }).finally(logged.restore);
+
+    expect([...result.explicitAcks].sort()).toEqual(ids.map((_, i) => `qm-${i}`));
+    expect(result.retryMessages).toEqual([]);
+    expect(dlq.sent).toEqual([]);
+    expect(queue.sent.map((entry) => entry.body.message.id).sort()).toEqual([...ids].sort());
+    for (const entry of queue.sent) {
+      expect(entry.body.serverless_mail_requeue.hops).toBe(1);
+      expect(entry.options.delaySeconds).toBeGreaterThanOrEqual(1800);
+      expect(entry.options.delaySeconds).toBeLessThanOrEqual(3600);
+    }
+    // Six were in flight when the first refusal came back; the other two never reached SES.
+    const calls = (await stub("/__requests")).filter((entry) => ids.includes(entry.id));
+    expect(calls).toHaveLength(6);
+    const reports = logged.lines.filter((line) => line.event === "daily_quota_exceeded");
+    expect(reports).toHaveLength(6);
+    expect(reports[0]).toMatchObject({ level: "error", outcome: "requeued", error_class: "Throttling", hops: 1 });
+    expect(logged.lines.filter((line) => line.event === "held_for_quota")).toHaveLength(2);
   });
 
   it.each([
@@ -165,6 +250,19 @@ describe("against the scriptable SES stub", () => {
     expect(result.explicitAcks).toEqual([]);
     expect(retried(result)["qm-0"]).toBeGreaterThan(0);
     expect(dlq.sent).toEqual([]);
+  });
+
+  it("dead-letters a transient failure on its last delivery (attempts > EMAIL_MAX_RETRIES) with the reason, instead of a silent platform move", async () => {
+    const id = uniqueId("last-delivery");
+    await stub("/__script", { [id]: [{ status: 503, code: "ServiceUnavailable" }] });
+
+    const { result, dlq } = await deliver([message({ id })], { attempts: 6 });
+
+    expect(result.explicitAcks).toEqual(["qm-0"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(dlq.sent).toHaveLength(1);
+    expect(dlq.sent[0].body).toMatchObject({ error_class: "ServiceUnavailable", status: 503, attempts: 6, message_id: id });
+    expect(dlq.sent[0].body.reason).toBe("SES 503 ServiceUnavailable: stubbed ServiceUnavailable (attempt 6, the last)");
   });
 
   it("retries a message whose connection dropped (network error)", async () => {
@@ -183,7 +281,7 @@ describe("against the scriptable SES stub", () => {
     await stub("/__script", { [id]: [500, 500] });
 
     const early = retried((await deliver([message({ id })], { attempts: 1 })).result)["qm-0"];
-    const late = retried((await deliver([message({ id })], { attempts: 6 })).result)["qm-0"];
+    const late = retried((await deliver([message({ id })], { attempts: 6, bindings: { EMAIL_MAX_RETRIES: "10" } })).result)["qm-0"];
 
     expect(early).toBeGreaterThanOrEqual(3);
     expect(early).toBeLessThanOrEqual(5);
@@ -244,12 +342,13 @@ describe("against the scriptable SES stub", () => {
     await stub("/__script", { [ids[1]]: [429], [ids[2]]: [{ status: 400, code: "MessageRejected" }] });
     const bodies = [message({ id: ids[0] }), message({ id: ids[1] }), message({ id: ids[2] }), { id: "malformed" }, message({ id: ids[3] })];
 
-    const { result, dlq } = await deliver(bodies);
+    const { result, dlq, queue } = await deliver(bodies);
 
     expect(result.ackAll).toBe(false);
     expect(result.retryBatch.retry).toBe(false);
-    expect([...result.explicitAcks].sort()).toEqual(["qm-0", "qm-2", "qm-3", "qm-4"]);
-    expect(Object.keys(retried(result))).toEqual(["qm-1"]);
+    expect([...result.explicitAcks].sort()).toEqual(["qm-0", "qm-1", "qm-2", "qm-3", "qm-4"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(queue.sent.map((entry) => entry.body.message.id)).toEqual([ids[1]]);
     expect(dlq.sent.map((entry) => entry.body.error_class).sort()).toEqual(["InvalidMessage", "MessageRejected"]);
     const sent = (await stub("/__requests")).filter((entry) => entry.answer === 200).map((entry) => entry.id);
     expect(sent).toEqual(expect.arrayContaining([ids[0], ids[3]]));

@@ -5,8 +5,14 @@
 import { createServer } from "node:http";
 
 /** @returns {Promise<{ url: string, close: () => Promise<void>, state: object }>} */
-export async function startSesStub({ latencyMs = 0 } = {}) {
-  const state = { scripts: new Map(), requests: [], inFlight: 0, maxInFlight: 0, latencyMs, sent: 0 };
+//
+// With `ratePerSecond` it enforces a maximum send rate the way the load tests need: a
+// token bucket of one second's worth of recipients, refilled continuously; a send over it
+// is throttled (429 TooManyRequestsException, "Maximum sending rate exceeded.") and
+// counted in `state.throttled`. `state.sentById` counts accepted sends per message id.
+export async function startSesStub({ latencyMs = 0, ratePerSecond = null } = {}) {
+  const state = { scripts: new Map(), requests: [], inFlight: 0, maxInFlight: 0, latencyMs, sent: 0, throttled: 0, sentById: new Map(), bucket: null };
+  if (ratePerSecond) state.bucket = { rate: ratePerSecond, size: Math.max(1, ratePerSecond), tokens: Math.max(1, ratePerSecond), at: Date.now() };
   const server = createServer(async (req, res) => {
     const chunks = [];
     for await (const chunk of req) chunks.push(chunk);
@@ -22,20 +28,25 @@ export async function startSesStub({ latencyMs = 0 } = {}) {
       const request = JSON.parse(body);
       const id = request.EmailTags?.find((tag) => tag.Name === "message_id")?.Value ?? null;
       const script = state.scripts.get(id);
-      const step = script && script.length > 0 ? script.shift() : 200;
+      let step = script && script.length > 0 ? script.shift() : 200;
+      if (step === 200 && !takeTokens(state.bucket, recipientCount(request))) {
+        state.throttled += 1;
+        step = { status: 429, code: "TooManyRequestsException", message: "Maximum sending rate exceeded." };
+      }
       const answer = typeof step === "object" ? step : { status: step };
       await sleep(answer.delayMs ?? state.latencyMs);
-      state.requests.push({ id, authorization: req.headers.authorization ?? null, amzDate: req.headers["x-amz-date"] ?? null, request, answer: answer.status ?? step });
+      state.requests.push({ id, at: Date.now(), authorization: req.headers.authorization ?? null, amzDate: req.headers["x-amz-date"] ?? null, request, answer: answer.status ?? step });
       if (step === "network") {
         req.socket.destroy();
         return;
       }
       if (answer.status === 200) {
         state.sent += 1;
+        state.sentById.set(id, (state.sentById.get(id) ?? 0) + 1);
         return reply(res, 200, { MessageId: `stub-${state.sent}` });
       }
       const code = answer.code ?? defaultCode(answer.status);
-      return reply(res, answer.status, { message: `stubbed ${code}` }, { "x-amzn-ErrorType": `${code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/` });
+      return reply(res, answer.status, { message: answer.message ?? `stubbed ${code}` }, { "x-amzn-ErrorType": `${code}:http://internal.amazon.com/coral/com.amazonaws.sesv2/` });
     } finally {
       state.inFlight -= 1;
     }
@@ -86,7 +97,7 @@ function control(state, url, method, body, res) {
     return reply(res, 200, state.requests.filter((entry) => id === null || entry.id === id));
   }
   if (url.pathname === "/__stats") {
-    return reply(res, 200, { maxInFlight: state.maxInFlight, requests: state.requests.length });
+    return reply(res, 200, { maxInFlight: state.maxInFlight, requests: state.requests.length, throttled: state.throttled });
   }
   if (url.pathname === "/__reset" && method === "POST") {
     const options = body ? JSON.parse(body) : {};
@@ -97,6 +108,22 @@ function control(state, url, method, body, res) {
     return reply(res, 200, { ok: true });
   }
   return reply(res, 404, { message: "unknown control path" });
+}
+
+// SES counts every recipient against the maximum send rate.
+function recipientCount(request) {
+  const d = request.Destination ?? {};
+  return (d.ToAddresses?.length ?? 0) + (d.CcAddresses?.length ?? 0) + (d.BccAddresses?.length ?? 0);
+}
+
+function takeTokens(bucket, count) {
+  if (!bucket) return true;
+  const now = Date.now();
+  bucket.tokens = Math.min(bucket.size, bucket.tokens + ((now - bucket.at) / 1000) * bucket.rate);
+  bucket.at = now;
+  if (bucket.tokens < count) return false;
+  bucket.tokens -= count;
+  return true;
 }
 
 function defaultCode(status) {
