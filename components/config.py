@@ -122,6 +122,22 @@ def _field_keys(
         )
 
 
+# The pack's alarm rules (docs/policies.md) hold on every stage, and the alarms and the
+# events topic's subscriber are the events pipeline's: a stage without it cannot pass.
+EVENTS_REQUIRED = (
+    f"`{NAMESPACE}:events.enabled` is false, but every stage keeps the SES events "
+    "pipeline: the policy pack requires its SES reputation, queue-age, dead-letter and "
+    "function alarms and a subscriber on the SES events topic (docs/policies.md), which "
+    "would fail the plan and `pulumi preview`; remove `enabled: false` (without "
+    "`webhookUrls` no webhook is sent)"
+)
+EVENTS_REQUIRED_DOC = (
+    "Stays ``true`` on a stage: the policy pack requires the alarms and the events "
+    "topic's subscriber this pipeline creates, so ``false`` is refused with that reason "
+    "(Python callers may pass ``events=None`` and bring their own). Default: ``true``."
+)
+
+
 def _enabled_key(section: str, what: str, default: Any) -> ConfigKey:
     shown = "``true``" if default else "on while the section is present"
     return ConfigKey(
@@ -194,8 +210,11 @@ def _key_table() -> tuple[ConfigKey, ...]:
         *_field_keys(
             "worker", WorkerSenderSettings, "worker_sender", skip=("previous_worker_token",)
         ),
-        _enabled_key(
-            "events", "the SES events pipeline (history, webhooks, alarms, dashboard)", True
+        dataclasses.replace(
+            _enabled_key(
+                "events", "the SES events pipeline (history, webhooks, alarms, dashboard)", True
+            ),
+            doc=EVENTS_REQUIRED_DOC,
         ),
         *_field_keys("events", EmailEventsSettings, "events"),
         *_field_keys("ses", SesQuotaSettings, "ses"),
@@ -358,6 +377,8 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
             if key.section == "vercel" and not flat["vercel"]:
                 continue
             raise _require(key, " while the section is present" if key.section == "vercel" else "")
+    if on["events"] is False:
+        raise ConfigError(EVENTS_REQUIRED)
     if on["worker"] and not _present(flat, "cloudflare", "accountId"):
         raise _require(
             _BY_KEY[f"{NAMESPACE}:cloudflare.accountId"],

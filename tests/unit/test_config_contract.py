@@ -125,6 +125,9 @@ class Case:
     """Whether the value reached the planned input it controls."""
     also: dict[str, Any] = field(default_factory=dict)
     """Other keys the value needs (``batchSize`` above 10 needs a window)."""
+    refused: str | None = None
+    """For a key a stage may not turn: a part of the one-line refusal of ``value`` (the
+    component package, which has no stage, still takes it and ``arrived`` holds there)."""
 
     @property
     def full_key(self) -> str:
@@ -408,6 +411,9 @@ CASES = [
             not any(n.startswith("mail-events") for n in p.by_name)
             and "events_queue_url" not in p.result["outputs"]
         ),
+        # The pack requires the pipeline's alarms and topic subscriber on every stage.
+        refused="the policy pack requires its SES reputation, queue-age, dead-letter and "
+        "function alarms and a subscriber on the SES events topic",
     ),
     Case(
         "events.webhookUrls",
@@ -633,6 +639,15 @@ def test_a_non_default_value_reaches_the_planned_resource(
     # WHEN the key is set
     set_key(config, key, case.value)
     code, out, err = run_plan(project, config, capsys)
+    if case.refused is not None:
+        # THEN a value no stage may take is refused in one line that says why
+        assert (code, out) == (2, ""), out
+        assert (
+            err.startswith(f"serverless-mail: error: `{key}` is false, but ")
+            and err.count("\n") == 1
+        ), err
+        assert case.refused in err, err
+        return
     # THEN the plan passes and the value is in the resource input it controls
     assert code == 0, err
     assert case.arrived(Plan(json.loads(out)))
