@@ -173,7 +173,15 @@ export function sqsRegion(queueUrl, fallback) {
  * the same.
  */
 export function sqsJson(value) {
-  return JSON.stringify(value ?? null).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  let json;
+  try {
+    // A body sent with contentType "v8" may hold what JSON cannot: BigInts become digits.
+    json = JSON.stringify(value ?? null, (_key, v) => (typeof v === "bigint" ? v.toString() : v));
+  } catch {
+    // A cycle: the letter is still forwarded (a retry could never succeed), as its text.
+    json = JSON.stringify(String(value));
+  }
+  return json.replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 // A String attribute value has the body's alphabet: anything else becomes U+FFFD.
@@ -192,9 +200,16 @@ function portable(body) {
   return body;
 }
 
+// The body goes back as it came: JSON when JSON can hold it, else structured clone ("v8").
 function contentType(body) {
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return "bytes";
-  return typeof body === "string" ? "text" : "json";
+  if (typeof body === "string") return "text";
+  try {
+    JSON.stringify(body);
+    return "json";
+  } catch {
+    return "v8";
+  }
 }
 
 /** Exponential from 1 min to 1 h, jittered in the upper half: SQS outages are rarely short. */

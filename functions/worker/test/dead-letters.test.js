@@ -152,6 +152,18 @@ describe("forwarding to the SQS dead-letter queue (moto)", () => {
     expect(attributes(sqsMessage).error_reason).toBe("bad \uFFFD reason \uFFFD");
   });
 
+  it("forwards a body JSON cannot hold as it is (a BigInt as digits, a cycle as text) instead of retrying it forever", async () => {
+    const big = { id: uniqueId("bigint"), amount: 12345678901234567890n };
+    const cyclic = { id: uniqueId("cyclic") };
+    cyclic.self = cyclic;
+
+    const { result } = await deliver([big, cyclic]);
+
+    expect([...result.explicitAcks].sort()).toEqual(["dq-0", "dq-1"]);
+    expect(JSON.parse((await forwarded(big.id))[0].Body)).toEqual({ id: big.id, amount: "12345678901234567890" });
+    expect(JSON.parse((await forwarded(cyclic.id))[0].Body)).toBe("[object Object]");
+  });
+
   it("ends in the SQS DLQ through the real queues: SES refuses, the sender dead-letters, the DLQ consumer forwards", async () => {
     const body = message({ id: uniqueId("end-to-end"), from: "x@unverified.mail.example.com" });
     const batch = createMessageBatch("email-queue", [{ id: "eq-0", timestamp: new Date(), attempts: 1, body }]);
@@ -244,6 +256,16 @@ describe("when SQS does not take it", () => {
     expect(result.explicitAcks).toEqual(["dq-0"]);
     expect(delays).toEqual({});
     expect(dlq.sent).toEqual([{ body: letter, options: { contentType: "json", delaySeconds: 3600 } }]);
+  });
+
+  it("re-enqueues a body JSON cannot hold as a structured clone, unchanged", async () => {
+    const body = { id: uniqueId("requeued-bigint"), amount: 7n };
+    await stub("/__script", { [body.id]: [503] });
+
+    const { result, dlq } = await deliver([body], { queueUrl: STUB_DLQ, attempts: 10 });
+
+    expect(result.explicitAcks).toEqual(["dq-0"]);
+    expect(dlq.sent).toEqual([{ body, options: { contentType: "v8", delaySeconds: 3600 } }]);
   });
 
   it("retries instead when re-enqueueing fails too", async () => {
