@@ -636,7 +636,7 @@ export default {
 
 
 def worker_options(
-    script: PlannedResource, plan: SandboxPlan, ses_url: str
+    script: PlannedResource, plan: SandboxPlan, ses_url: str, sqs_url: str
 ) -> tuple[dict[str, Any], set[str]]:
     """Miniflare options for one planned ``WorkersScript``, from its planned inputs.
 
@@ -680,9 +680,10 @@ def worker_options(
                 f"the planned Worker {script.name!r} has a binding {name!r} of type {kind!r}, "
                 "which the sandbox does not emulate"
             )
-    # The SES endpoint override the Worker reads (`SES_ENDPOINT`) is the one input the
-    # sandbox adds: deployed, the Worker uses the regional SES endpoint.
+    # The endpoint overrides the Worker reads are the only inputs the sandbox adds:
+    # deployed, it calls the regional SES endpoint and the DLQ URL's own SQS origin.
     bindings.setdefault("SES_ENDPOINT", ses_url)
+    bindings.setdefault("SQS_ENDPOINT", sqs_url)
     queue_names = {
         q.outputs.get("queueId"): q.inputs["queueName"]
         for q in plan.of_type("cloudflare:index/queue:Queue")
@@ -975,6 +976,7 @@ class Sandbox:
         return target
 
     def _start_worker(self) -> None:
+        assert self.moto is not None
         scripts = self.plan.of_type("cloudflare:index/workersScript:WorkersScript")
         if not scripts:
             self.worker_url = ""
@@ -982,7 +984,7 @@ class Sandbox:
         workers: list[dict[str, Any]] = []
         consumed: set[str] = set()
         for script in scripts:
-            options, queues = worker_options(script, self.plan, self.ses_url)
+            options, queues = worker_options(script, self.plan, self.ses_url, self.moto.url)
             workers.append(options)
             consumed |= queues
         # Queues no planned consumer reads (the DLQ) are read by a recorder that hands
