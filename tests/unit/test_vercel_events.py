@@ -15,6 +15,7 @@ import pytest
 from serverless_mail import ConfigError
 from serverless_mail.email_events import READ_HISTORY_ACTIONS, read_history_statement
 from serverless_mail.mocking import Recording, Secret
+from serverless_mail.policies import evaluate
 from serverless_mail.vercel_env import SECRET_KEYS, VercelEnv, env_variables
 
 from tests.conftest import run_stack, stack_config
@@ -104,8 +105,15 @@ class TestWebhookSecret:
         assert by_key(plan("dev", **overrides), "EMAIL_HISTORY_TABLE")
 
 
-def read_statements(rec: Recording, type_: str, name: str) -> list[dict[str, Any]]:
-    return json.loads(rec.named(name).inputs["policy"])["Statement"]
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("oidc", [True, False], ids=["oidc", "iam-user"])
+def test_a_stage_with_webhooks_and_the_history_read_passes_the_whole_pack(
+    stack: str, oidc: bool
+) -> None:
+    vercel = {**stack_config(stack)["serverless-mail:vercel"], "oidc": oidc}
+    rec = plan(stack, **HOOKS, **{"serverless-mail:vercel": vercel})
+    assert by_key(rec, "EMAIL_WEBHOOK_SECRET") and by_key(rec, "EMAIL_HISTORY_TABLE")
+    assert evaluate(rec) == []
 
 
 class TestHistoryRead:
@@ -146,9 +154,7 @@ class TestHistoryRead:
         rec = stack_recordings[stack]
         name = rec.named("mail-events-history").outputs["name"]
         found = by_key(rec, "EMAIL_HISTORY_TABLE")
-        expected = (
-            [["development"], ["preview"]] if stack == "dev" else [["production"]]
-        )
+        expected = [["development"], ["preview"]] if stack == "dev" else [["production"]]
         assert [v["targets"] for v in found] == expected
         assert {v["value"] for v in found} == {Secret(name)}  # the SDK's own wrapping
         assert "EMAIL_HISTORY_TABLE" not in SECRET_KEYS
