@@ -46,6 +46,7 @@ __all__ = [
     "load_worker_bundle",
     "observability_settings",
     "paced_concurrency",
+    "parked_queue_name",
     "queue_names",
     "rate_limit_namespace_id",
     "sanitize_name",

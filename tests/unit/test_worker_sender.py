@@ -20,6 +20,7 @@ from serverless_mail.worker_sender import (
     WorkerSenderArgs,
     active_key_slot,
     load_worker_bundle,
+    parked_queue_name,
     queue_names,
     rate_limit_namespace_id,
     sanitize_name,
@@ -816,6 +817,20 @@ class TestDeadLetterForwarding:
             r"was provided$",
         ):
             build(run, dead_letter_target="https://sqs.eu-west-1.amazonaws.com/1/dlq")
+
+    @pytest.mark.parametrize(
+        ("script", "parked"),
+        [
+            ("app-prod-mail", "app-prod-mail-dlq-parked"),
+            ("a" * 63, "a" * 52 + "-dlq-parked"),
+            ("x" * 51 + "-yy", "x" * 51 + "-dlq-parked"),  # no '--' where the stem is cut
+        ],
+    )
+    def test_parked_queue_name_stays_a_63_character_queue_name(
+        self, script: str, parked: str
+    ) -> None:
+        assert parked_queue_name(script) == parked
+        assert len(parked) <= 63
 
 
 @pytest.mark.parametrize(
