@@ -37,7 +37,17 @@ _ABOVE = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold")
 _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class _UnknownDimensions(dict[str, Any]):
+    """The dimensions of a metric whose ``dimensions`` are not known yet: every one may
+    match."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return UNKNOWN
+
+
 def _metric(namespace: Any, name: Any, dimensions: Any) -> tuple[Any, Any, dict[str, Any]]:
+    if dimensions is UNKNOWN:
+        return namespace, name, _UnknownDimensions()
     dims = {k: get(dimensions, k) for k in dimensions} if isinstance(dimensions, Mapping) else {}
     return namespace, name, dims
 
@@ -56,8 +66,12 @@ def _metrics(alarm: PolicyResource) -> Iterator[tuple[Any, Any, dict[str, Any]]]
 
 
 def _watches(alarm: PolicyResource, namespace: str, name: str, **dimensions: str) -> bool:
+    """Whether the alarm reads the metric with those dimensions, or may (a dimension not
+    known until the update counts: the rule judges it at ``pulumi up``)."""
     return any(
-        ns == namespace and metric == name and all(dims.get(k) == v for k, v in dimensions.items())
+        ns == namespace
+        and metric == name
+        and all(dims.get(k) in (v, UNKNOWN) for k, v in dimensions.items())
         for ns, metric, dims in _metrics(alarm)
     )
 
@@ -245,6 +259,8 @@ def alarm_actions_to_stack_topic(args: StackValidationArgs, report: Report) -> N
 
 def ses_events_topic_subscribed(args: StackValidationArgs, report: Report) -> None:
     subscribed = {get(s.props, "topic") for s in of_type(args, _SUBSCRIPTION)}
+    if UNKNOWN in subscribed:
+        return  # A subscription's topic is known at `pulumi up`.
     for destination in of_type(args, _DESTINATION):
         topic = get(destination.props, "eventDestination", "snsDestination", "topicArn")
         if not isinstance(topic, str):

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 from pulumi.runtime import proto
-from serverless_mail.mocking import ACCOUNT_ID, Recording
+from serverless_mail.mocking import ACCOUNT_ID, UNKNOWN, Recording
 from serverless_mail.policies import POLICIES, evaluate
 
 from tests.policy.alarms import (
@@ -568,4 +568,72 @@ def test_each_rule_guards_the_real_stage(
     violations = evaluate(replace(recording, resources=resources), stack_outputs=False)
     assert [(v.policy, v.urn.rsplit("::", 1)[1]) for v in violations] == [
         ("cloudwatch-alarm-actions-to-stack-topic", "mail-events-queue-age")
+    ]
+
+
+def test_unknown_alarm_dimensions_and_topics_are_skipped_not_failed(
+    servicer: Callable[[], Any], struct: Callable[..., Any]
+) -> None:
+    # GIVEN a preview where the alarms' dimensions and the subscription's topic are not
+    # known yet, while the queue, the function and the event destination are
+    def resource(type_: str, name: str, props: dict[str, Any]) -> Any:
+        return proto.AnalyzerResource(
+            type=type_, urn=f"urn:{name}", name=name, properties=struct(props)
+        )
+
+    queue_arn = f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:mail"
+    topic_arn = f"arn:aws:sns:eu-west-1:{ACCOUNT_ID}:alarms"
+    events_arn = f"arn:aws:sns:eu-west-1:{ACCOUNT_ID}:events"
+
+    def alarm(name: str, namespace: str, metric: str, dimensions: Any) -> Any:
+        return resource(
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            name,
+            {
+                "namespace": namespace,
+                "metricName": metric,
+                "dimensions": dimensions,
+                "alarmActions": [topic_arn],
+            },
+        )
+
+    stack = proto.AnalyzeStackRequest(
+        resources=[
+            resource("aws:sns/topic:Topic", "alarms", {"arn": topic_arn}),
+            resource("aws:sns/topic:Topic", "events", {"arn": events_arn}),
+            resource(
+                "aws:lambda/eventSourceMapping:EventSourceMapping",
+                "source",
+                {"eventSourceArn": queue_arn, "functionName": "sender"},
+            ),
+            resource("aws:lambda/function:Function", "sender", {"name": "sender"}),
+            alarm("age", "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": UNKNOWN}),
+            alarm("errors", "AWS/Lambda", "Errors", UNKNOWN),
+            alarm("throttles", "AWS/Lambda", "Throttles", {"FunctionName": UNKNOWN}),
+            resource(
+                "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination",
+                "destination",
+                {"eventDestination": {"snsDestination": {"topicArn": events_arn}}},
+            ),
+            resource("aws:sns/topicSubscription:TopicSubscription", "sub", {"topic": UNKNOWN}),
+        ]
+    )
+    # THEN no alarm rule reports them: they are judged at `pulumi up`
+    diagnostics = servicer().AnalyzeStack(stack, None).diagnostics
+    assert [d.policyName for d in diagnostics if d.policyName in ALARM_RULES] == []
+    # AND with the dimensions known but wrong, they are reported
+    wrong = proto.AnalyzeStackRequest(
+        resources=[
+            *stack.resources[:4],
+            alarm("age", "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": "other"}),
+            alarm("errors", "AWS/Lambda", "Errors", {"FunctionName": "other"}),
+            alarm("throttles", "AWS/Lambda", "Throttles", {"FunctionName": "sender"}),
+            stack.resources[7],
+        ]
+    )
+    diagnostics = servicer().AnalyzeStack(wrong, None).diagnostics
+    assert sorted(d.policyName for d in diagnostics if d.policyName in ALARM_RULES) == [
+        "lambda-errors-and-throttles-alarms",
+        "ses-events-topic-subscribed",
+        "sqs-consumed-queue-age-alarm",
     ]
