@@ -1369,7 +1369,8 @@ function render(state) {
   sent.replaceChildren(...state.sent.map((m) => {
     const div = el("div", {class: "mail", "data-message-id": m.message_id || ""});
     div.append(el("div", {class: "meta"},
-      `From: ${m.from}\\nTo: ${JSON.stringify(m.destinations)}\\nSubject: ${m.subject}\\n` +
+      `From: ${m.from}\\nTo: ${m.to.join(", ")}\\nCc: ${m.cc.join(", ")}\\n` +
+      `Bcc: ${m.bcc.join(", ")}\\nReply-To: ${m.reply_to.join(", ")}\\nSubject: ${m.subject}\\n` +
       `Tags: ${JSON.stringify(m.tags)}\\nHeaders: ${JSON.stringify(m.headers)}\\n` +
       `Message id: ${m.message_id}  SES id: ${m.ses_message_id}`));
     if (m.html) div.append(el("iframe", {sandbox: "", srcdoc: m.html, title: "HTML body"}));

@@ -213,10 +213,11 @@ def assert_stopped_cleanly(running: Running) -> None:
         assert refuses_connections(running.env[key]), f"{key} still answers after stop"
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[Running]:
-    """The repository's dev stack, running; stopped (and checked stopped) afterwards."""
-    running, _proc, output = start_sandbox(ROOT, tmp_path)
+@pytest.fixture(scope="session")
+def dev_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The repository's dev stack, running, shared by the tests that only send to it;
+    stopped (and checked stopped) at the end of the session."""
+    running, _proc, output = start_sandbox(ROOT, tmp_path_factory.mktemp("sandbox"))
     assert running is not None, f"the sandbox did not start:\n{''.join(output[-80:])}"
     try:
         yield running

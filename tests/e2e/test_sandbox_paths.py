@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, Running, assert_stopped_cleanly, start_sandbox
+from .conftest import Running
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    running, _proc, output = start_sandbox(ROOT, tmp_path_factory.mktemp("sandbox"))
-    assert running is not None, f"the sandbox did not start:\n{''.join(output[-80:])}"
-    try:
-        yield running
-    finally:
-        assert_stopped_cleanly(running)
+@pytest.fixture
+def sandbox(dev_sandbox: Running) -> Running:
+    return dev_sandbox
 
 
 def _subjects(sandbox: Running) -> list[str]:
@@ -34,7 +27,7 @@ def _nothing_in_flight(sandbox: Running) -> bool:
     )
 
 
-def test_the_printed_variables_point_at_the_sandbox(sandbox: Running, tmp_path: Path) -> None:
+def test_the_printed_variables_point_at_the_sandbox(sandbox: Running) -> None:
     env = sandbox.env
     assert env["EMAIL_WORKER_URL"].startswith("http://127.0.0.1:")
     assert env["EMAIL_QUEUE_URL"].startswith(env["AWS_ENDPOINT_URL_SQS"] + "/")
