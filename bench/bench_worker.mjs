@@ -69,7 +69,7 @@ async function consumer() {
           compatibilityDate: config.compatibility_date,
           compatibilityFlags: config.compatibility_flags,
           queueProducers: { EMAIL_QUEUE: "email-queue", EMAIL_DLQ: "email-dlq" },
-          durableObjects: { EMAIL_ID_GUARD: "MessageIdGuard" },
+          durableObjects: { EMAIL_ID_GUARD: { className: "MessageIdGuard", useSQLite: true } },
           bindings: {
             AWS_REGION: "eu-west-1",
             AWS_ACCESS_KEY_ID: "bench",

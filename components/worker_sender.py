@@ -310,7 +310,11 @@ class WorkerSender(pulumi.ComponentResource):
     Permanent failures are written to the DLQ queue with a reason through the
     ``EMAIL_DLQ`` producer binding. With ``dead_letter_target`` the Worker also consumes
     the DLQ queue and forwards each letter to that EmailQueue's SQS DLQ (acked only once
-    SQS accepted it), so both paths' dead letters share one DLQ and its alarm.
+    SQS accepted it), so both paths' dead letters share one DLQ and its alarm. With
+    ``max_send_rate`` the consumer's ``max_concurrency`` and each invocation's pace
+    (``EMAIL_MAX_SEND_RATE``) keep the path under that rate; each message ``id`` is
+    claimed in the script's ``MessageIdGuard`` Durable Object (``EMAIL_ID_GUARD``), so it
+    is sent once.
 
     Secrets: the IAM access key and the Worker token reach the script only as
     ``secret_text`` bindings and are secret in state and outputs. Cloudflare never

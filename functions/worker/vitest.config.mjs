@@ -13,8 +13,8 @@ export default defineConfig({
         compatibilityDate: worker.compatibility_date,
         compatibilityFlags: worker.compatibility_flags,
         queueProducers: { EMAIL_QUEUE: "email-queue", EMAIL_DLQ: "email-dlq" },
-        // As planned: the duplicate guard, a Durable Object class the bundle exports.
-        durableObjects: { EMAIL_ID_GUARD: "MessageIdGuard" },
+        // As planned: the duplicate guard, a SQLite-backed Durable Object class the bundle exports.
+        durableObjects: { EMAIL_ID_GUARD: { className: "MessageIdGuard", useSQLite: true } },
         // As planned: the Worker consumes its DLQ queue and forwards to the SQS DLQ (moto).
         queueConsumers: { "email-dlq": { maxBatchSize: 10, maxBatchTimeout: 0, maxRetries: 100, retryDelay: 3600 } },
         // The real Workers Rate Limiting binding, simulated by Miniflare: a roomy one as

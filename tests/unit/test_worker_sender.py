@@ -889,3 +889,26 @@ def test_script_creates_the_duplicate_guards_sqlite_durable_object_class(run: An
         }
     ]
     assert re.search(r"export\{[^}]*\bas MessageIdGuard\b", script["content"])
+
+
+def test_each_path_has_its_own_guard_the_worker_cannot_reach_the_idempotency_table(
+    run: Any,
+) -> None:
+    # README, "Delivery guarantees": the Worker's guard is its Durable Object; its IAM
+    # user is granted nothing on DynamoDB, so the Lambda's idempotency records are out of
+    # its reach and an id enqueued on both paths is sent by each. Keep an id on one path.
+    rec, _ = build(run, target=EmailQueueArgs())
+    actions = [
+        action
+        for policy in rec.of_type(USER_POLICY)
+        for statement in json.loads(policy.inputs["policy"])["Statement"]
+        for action in (
+            [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+        )
+    ]
+    assert len(rec.of_type(USER_POLICY)) == 2
+    assert actions and not [a for a in actions if a.lower().startswith("dynamodb:")]
+    bindings = rec.one(SCRIPT).inputs["bindings"]
+    assert [b["name"] for b in bindings if b["type"] == "durable_object_namespace"] == [
+        "EMAIL_ID_GUARD"
+    ]

@@ -95,7 +95,7 @@ async function processMessage(msg, env, client, run) {
   }
   const print = await fingerprint(message);
   const guard = guardFor(env, id);
-  const claim = await guard.claim(print);
+  const claim = await guard.claim(id, print);
   if (claim.outcome === "conflict") {
     await deadLetter(msg, env, {
       reason: `id reused for a different message: ${JSON.stringify(id)} was claimed by another message (other recipients or content) within the last 24 h`,
@@ -117,7 +117,7 @@ async function processMessage(msg, env, client, run) {
   }
   const turn = await run.pacer.take(recipients);
   if (turn.deferMs !== undefined) {
-    await guard.release(print);
+    await guard.release(id, print);
     await requeue(msg, env, message, { hops, delaySeconds: Math.ceil(turn.deferMs / 1000), event: "paced_later", fields: { message_id: id, recipients } });
     return;
   }
@@ -127,13 +127,13 @@ async function processMessage(msg, env, client, run) {
     // returns). If it fails the mail still left, so it is acked anyway; the claim's lease
     // still covers a prompt redelivery.
     run.settling.push(
-      guard.complete(print).catch((error) => log("error", "guard_complete_failed", { message_id: id, error: String(error?.message ?? error) })),
+      guard.complete(id, print).catch((error) => log("error", "guard_complete_failed", { message_id: id, error: String(error?.message ?? error) })),
     );
     msg.ack();
     log("info", "sent", { message_id: id, ses_message_id: outcome.sesMessageId, recipients, attempts: msg.attempts, hops, waited_ms: turn.waitedMs, outcome: "sent" });
     return;
   }
-  await guard.release(print);
+  await guard.release(id, print);
   const failure = { message_id: id, recipients, attempts: msg.attempts, status: outcome.status, error_class: outcome.errorClass, error: redact(outcome.reason) };
   if ((outcome.kind === "throttled" || outcome.kind === "quota") && hops + 1 > MAX_HOPS) {
     await deadLetter(msg, env, { reason: `${outcome.kind === "quota" ? "held for the daily quota" : "throttled"} ${hops + 1} times: ${outcome.reason}`, errorClass: outcome.errorClass, status: outcome.status });

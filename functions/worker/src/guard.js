@@ -1,4 +1,4 @@
-// The duplicate guard on the message `id`: one Durable Object per id.
+// The duplicate guard on the message `id`: Durable Objects, each holding a shard of the ids.
 import { DurableObject } from "cloudflare:workers";
 
 /**
@@ -12,23 +12,31 @@ export const GUARD_WINDOW_MS = 24 * 60 * 60 * 1000;
  * redelivery after that may send again (the one duplicate this guard cannot rule out).
  */
 export const GUARD_LEASE_MS = 90_000;
+/**
+ * Ids are spread over this many objects by a hash of the id. One object per id would
+ * create (and bill) a new object for every message; a few long-lived ones keep their
+ * storage warm, and each still serves far more requests a second than SES accepts
+ * (Durable Objects limits: about 1,000 requests per second per object). Changing it
+ * moves ids to other shards, forgetting the last 24 hours: it is part of the contract.
+ */
+export const GUARD_SHARDS = 32;
 
 /**
- * A Durable Object named by the message `id`. Cloudflare runs one instance per name
- * worldwide and serialises its storage operations (input and output gates), so two
- * deliveries of one id cannot both claim it: strongly consistent, unlike Workers KV
+ * One shard of the guard. Cloudflare runs one instance per object name worldwide and
+ * serialises its storage operations (input and output gates), so two deliveries of one
+ * id cannot both claim it: strongly consistent, unlike Workers KV
  * (https://developers.cloudflare.com/durable-objects/api/storage-api/). SQLite-backed
- * (`new_sqlite_classes`), the class the free plan allows. The record expires with an
- * alarm `GUARD_WINDOW_MS` after the send.
+ * (`new_sqlite_classes`), the class every plan allows. Records expire `GUARD_WINDOW_MS`
+ * after the send; an alarm sweeps them.
  */
 export class MessageIdGuard extends DurableObject {
   /**
-   * Claim the id for a send of the message with `fingerprint`.
+   * Claim `id` for a send of the message with `fingerprint`.
    * @returns {Promise<{ outcome: "claimed" | "sent" | "busy" | "conflict", retryInMs?: number, sentAt?: number }>}
    */
-  async claim(fingerprint) {
+  async claim(id, fingerprint) {
     const now = Date.now();
-    const record = await this.ctx.storage.get("record");
+    const record = await this.ctx.storage.get(id);
     if (record && record.expiresAt > now) {
       if (record.fingerprint !== fingerprint) return { outcome: "conflict", state: record.state };
       if (record.state === "sent") return { outcome: "sent", sentAt: record.sentAt };
@@ -37,39 +45,52 @@ export class MessageIdGuard extends DurableObject {
     // The answer need not wait for the disk: this instance serialises every claim on the
     // id and reads its own write back at once, and a lease lost with a crash only matters
     // to a redelivery racing a send (Storage API, `allowUnconfirmed`).
-    await this.#store({ fingerprint, state: "sending", leaseUntil: now + GUARD_LEASE_MS, expiresAt: now + GUARD_WINDOW_MS }, { allowUnconfirmed: true });
+    await this.#store(id, { fingerprint, state: "sending", leaseUntil: now + GUARD_LEASE_MS, expiresAt: now + GUARD_WINDOW_MS }, { allowUnconfirmed: true });
     return { outcome: "claimed" };
   }
 
   /** The send went out: remember the id for the window. */
-  async complete(fingerprint) {
+  async complete(id, fingerprint) {
     const now = Date.now();
-    await this.#store({ fingerprint, state: "sent", sentAt: now, leaseUntil: 0, expiresAt: now + GUARD_WINDOW_MS });
+    await this.#store(id, { fingerprint, state: "sent", sentAt: now, leaseUntil: 0, expiresAt: now + GUARD_WINDOW_MS });
   }
 
   /** The send did not go out (throttled, held, failed): free the id for the next try. */
-  async release(fingerprint) {
-    const record = await this.ctx.storage.get("record");
-    if (record?.fingerprint === fingerprint && record.state === "sending") {
-      await this.ctx.storage.deleteAll();
-    }
+  async release(id, fingerprint) {
+    const record = await this.ctx.storage.get(id);
+    if (record?.fingerprint === fingerprint && record.state === "sending") await this.ctx.storage.delete(id);
   }
 
+  /** Delete what expired; wake again for the earliest record left. */
   async alarm() {
-    const record = await this.ctx.storage.get("record");
-    if (!record || record.expiresAt <= Date.now()) await this.ctx.storage.deleteAll();
-    else await this.ctx.storage.setAlarm(record.expiresAt);
+    const now = Date.now();
+    let next = null;
+    let startAfter;
+    for (;;) {
+      const page = await this.ctx.storage.list({ startAfter, limit: 1000 });
+      if (page.size === 0) break;
+      const expired = [];
+      for (const [key, record] of page) {
+        if (record.expiresAt <= now) expired.push(key);
+        else next = Math.min(next ?? record.expiresAt, record.expiresAt);
+        startAfter = key;
+      }
+      if (expired.length > 0) await this.ctx.storage.delete(expired);
+    }
+    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 
-  async #store(record, options = {}) {
-    await this.ctx.storage.put("record", record, options);
-    await this.ctx.storage.setAlarm(record.expiresAt, options);
+  async #store(id, record, options = {}) {
+    await this.ctx.storage.put(id, record, options);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(record.expiresAt, options);
   }
 }
 
-/** The guard's stub for a message id. */
+/** The guard shard that holds `id` (FNV-1a of its UTF-8 bytes). */
 export function guardFor(env, id) {
-  return env.EMAIL_ID_GUARD.get(env.EMAIL_ID_GUARD.idFromName(id));
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(id)) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return env.EMAIL_ID_GUARD.get(env.EMAIL_ID_GUARD.idFromName(`ids-${hash % GUARD_SHARDS}`));
 }
 
 /** SHA-256 (hex) of the message's canonical JSON (keys sorted): what "the same message" means. */

@@ -1,11 +1,11 @@
 // Issue 11 on the Worker path, in workerd with the planned bindings: the duplicate guard
 // (a Durable Object per id), pacing to EMAIL_MAX_SEND_RATE, and the pacer's schedule.
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../dist/worker.js";
 import { createPacer, MAX_PACING_WAIT_MS } from "../src/pacer.js";
-import { canonicalJson } from "../src/guard.js";
+import { canonicalJson, GUARD_SHARDS, GUARD_WINDOW_MS, guardFor } from "../src/guard.js";
 import { message, recordingQueue, uniqueId } from "./support/fakes.js";
 
 const STUB = env.SES_STUB_URL;
@@ -114,6 +114,43 @@ describe("the duplicate guard on `id` (a Durable Object per id)", () => {
     expect(result.explicitAcks.length + result.retryMessages.length).toBe(2);
     await deliver([message({ id })], { attempts: 3 });
     expect(await sentTo(id)).toHaveLength(1);
+  });
+});
+
+describe("the guard's shards and window", () => {
+  it("keeps an id in one of 32 shards, named by the FNV-1a hash of the id", () => {
+    const named = [];
+    const namespace = { idFromName: (name) => (named.push(name), name), get: (id) => id };
+    const ids = Array.from({ length: 400 }, (_, i) => `order-${i}`);
+    for (const id of ids) guardFor({ EMAIL_ID_GUARD: namespace }, id);
+
+    expect(GUARD_SHARDS).toBe(32);
+    expect(new Set(named).size).toBe(32);
+    // FNV-1a 32 of "a" is 0xe40c292c: shard 0xe40c292c % 32 = 12. Pinned: moving ids
+    // between shards would forget the last 24 hours.
+    guardFor({ EMAIL_ID_GUARD: namespace }, "a");
+    expect(named.at(-1)).toBe("ids-12");
+  });
+
+  it("sweeps records older than the window with its alarm, keeps the rest and wakes for the earliest", async () => {
+    const keep = uniqueId("kept");
+    await deliver([message({ id: keep })]);
+    const stub = guardFor(env, keep);
+    const now = Date.now();
+    await runInDurableObject(stub, async (_instance, state) => {
+      await state.storage.put("expired-id", { fingerprint: "x", state: "sent", sentAt: now - GUARD_WINDOW_MS - 1000, leaseUntil: 0, expiresAt: now - 1000 });
+    });
+
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+
+    await runInDurableObject(stub, async (_instance, state) => {
+      expect(await state.storage.get("expired-id")).toBeUndefined();
+      const kept = await state.storage.get(keep);
+      expect(kept.state).toBe("sent");
+      expect(kept.expiresAt).toBeGreaterThan(now + GUARD_WINDOW_MS - 60_000);
+      expect(await state.storage.getAlarm()).toBeLessThanOrEqual(kept.expiresAt);
+      expect(await state.storage.getAlarm()).toBeGreaterThan(now);
+    });
   });
 });
 

@@ -53,7 +53,7 @@ export async function startLoadRig({ stubRate, workerRate, maxRetries = 1, laten
           queueProducers: { EMAIL_QUEUE: "email-queue", EMAIL_DLQ: "email-dlq" },
           // max_retries is small on purpose: a throttle that spent a retry would show up in the DLQ.
           queueConsumers: { "email-queue": { maxBatchSize, maxBatchTimeout: 0, maxRetries, retryDelay: 1, deadLetterQueue: "email-dlq" } },
-          durableObjects: { EMAIL_ID_GUARD: "MessageIdGuard" },
+          durableObjects: { EMAIL_ID_GUARD: { className: "MessageIdGuard", useSQLite: true } },
           ratelimits: { EMAIL_RATE_LIMITER: { namespace_id: "1001", simple: { limit: 100_000, period: 60 } } },
           bindings,
         },
