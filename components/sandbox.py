@@ -946,11 +946,13 @@ class Sandbox:
                 (inputs.get("scalingConfig") or {}).get("maximumConcurrency"),
                 LOCAL_POLLERS_WITHOUT_LIMIT,
             )
-            runtimes = [
-                LambdaRuntime(function.name, code_dir, function.inputs["handler"], env)
-                for _ in range(concurrency)
-            ]
-            self.runtimes += runtimes
+            runtimes: list[LambdaRuntime] = []
+            for _ in range(concurrency):
+                # Kept as each starts, so a later one failing its cold start stops them all.
+                runtimes.append(
+                    LambdaRuntime(function.name, code_dir, function.inputs["handler"], env)
+                )
+                self.runtimes.append(runtimes[-1])
             esm = EventSourceMapping(
                 mapping.name,
                 inputs,
