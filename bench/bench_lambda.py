@@ -3,9 +3,15 @@
 (a) one batch of 10 messages against a local SES v2 stub answering after 50 ms, vs one
     round trip (the floor) and vs the same handler with EMAIL_SEND_CONCURRENCY=1;
 (b) cold import of the handler module vs `import boto3` alone (fresh interpreters);
-(c) the deployment package's size.
+(c) the deployment package's size;
+(d) the same batch with idempotency ON against a DynamoDB stub answering after 10 ms, vs
+    the floor of one SES round trip plus two DynamoDB round trips (Powertools writes the
+    in-progress record, then the result);
+(e) sustained throughput of 4 planned handler instances under an SES stub enforcing
+    10 recipients/s (moto SQS and DynamoDB, a burst of 200), as a fraction of that rate,
+    and the messages that reached the DLQ.
 Idempotency is switched off with Powertools' own POWERTOOLS_IDEMPOTENCY_DISABLED flag so
-(a) measures the send path; with it on, each record adds two DynamoDB writes.
+(a) measures the send path; (d) turns it on.
 Not collected by pytest (no test_ prefix). Talks only to 127.0.0.1.
 """
 
@@ -31,6 +37,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 FUNCTIONS = REPO / "functions"
 LATENCY_S = 0.050
+DYNAMODB_LATENCY_S = 0.010
+RATE = 10
 BATCH = 10
 RUNS = 7
 
@@ -55,6 +63,37 @@ class _SesStub(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+class _DynamoDBStub(BaseHTTPRequestHandler):
+    """DynamoDB's JSON protocol for the idempotency layer's writes: every conditional
+    PutItem and UpdateItem succeeds (the ids are new) after its own latency."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        time.sleep(DYNAMODB_LATENCY_S)
+        body = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -113,20 +152,31 @@ def _child_batch() -> None:
         response = h.handler(event(), context)
         batches.append(time.perf_counter() - started)
         assert response["batchItemFailures"] == [], response
+    idempotency = os.environ.get("POWERTOOLS_IDEMPOTENCY_DISABLED") != "true"
     trips = []
     for _ in range(RUNS):
         started = time.perf_counter()
+        if idempotency:
+            h._client("dynamodb").put_item(TableName="bench", Item={"id": {"S": "floor"}})
         h._client("sesv2").send_email(
             FromEmailAddress="noreply@mail.example.com",
             Destination={"ToAddresses": ["a@example.org"]},
             Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}},
         )
+        if idempotency:
+            h._client("dynamodb").update_item(
+                TableName="bench", Key={"id": {"S": "floor"}}, UpdateExpression="SET a = :a",
+                ExpressionAttributeValues={":a": {"S": "b"}},
+            )  # fmt: skip
         trips.append(time.perf_counter() - started)
     print(json.dumps({"batch": statistics.median(batches), "trip": statistics.median(trips)}))
 
 
-def _batch(endpoint: str, concurrency: int) -> dict[str, float]:
+def _batch(endpoint: str, concurrency: int, dynamodb: str | None = None) -> dict[str, float]:
     env = _env({"AWS_ENDPOINT_URL_SESV2": endpoint, "EMAIL_SEND_CONCURRENCY": str(concurrency)})
+    if dynamodb is not None:
+        del env["POWERTOOLS_IDEMPOTENCY_DISABLED"]
+        env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb
     out = subprocess.run(
         [sys.executable, __file__, "--child-batch"],
         env=env,
@@ -166,16 +216,94 @@ def _package() -> tuple[int, int]:
     return len(data), unzipped
 
 
+def _sustained() -> tuple[float, int, int]:
+    """(e): recipients/s sent after the stub's one-second burst, as a fraction of RATE;
+    messages in the DLQ; throttled calls."""
+    import boto3
+
+    sys.path.insert(0, str(REPO))
+    from tests.functions.lambda_rig import (
+        SesStub,
+        create_queues,
+        create_table,
+        enqueue_burst,
+        instance_environment,
+        planned_lambda,
+        queue_depth,
+        start_instances,
+        stop,
+    )
+
+    planned = planned_lambda(
+        {
+            "ses": {"maxSendRate": RATE},
+            "worker": {"enabled": False},
+            "vercel": {"enabled": False},
+            "lambda": {"maximumConcurrency": 4},
+        }
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    local = {
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+    }  # fmt: skip
+    os.environ.update(local)
+    ses = SesStub(rate=RATE)
+    instances: list[Any] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sqs = boto3.client("sqs")
+                sqs.list_queues()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        queue_url, queue_arn, dlq_url = create_queues(sqs, planned, "bench")
+        create_table(boto3.client("dynamodb"), "bench")
+        env = instance_environment(
+            planned, moto=endpoint, ses=ses.endpoint, table="bench",
+            queue_url=queue_url, dlq_url=dlq_url,
+        )  # fmt: skip
+        burst = 20 * RATE
+        enqueue_burst(sqs, queue_url, [f"b-{i}" for i in range(burst)])
+        instances = start_instances(planned, env, queue_url, queue_arn, planned.maximum_concurrency)
+        deadline = time.monotonic() + 120
+        while len(ses.sent) < burst and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop(instances)
+        instances = []
+        assert ses.first_sent is not None and ses.last_sent is not None
+        rate = (ses.recipients_sent - RATE) / (ses.last_sent - ses.first_sent)
+        return rate / RATE, queue_depth(sqs, dlq_url), ses.throttled
+    finally:
+        stop(instances)
+        ses.stop()
+        moto.terminate()
+        moto.wait(timeout=10)
+
+
 def main() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SesStub)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    server, endpoint = _serve(_SesStub)
+    dynamo_server, dynamo_endpoint = _serve(_DynamoDBStub)
     try:
         concurrent = _batch(endpoint, 10)
         sequential = _batch(endpoint, 1)
+        idempotent = _batch(endpoint, 10, dynamo_endpoint)
     finally:
         server.shutdown()
+        dynamo_server.shutdown()
+    sustained, dead, throttled = _sustained()
     boto3_import = _import_time("import boto3")
     handler_import = _import_time("import lambda_sender.handler")
     zipped, unzipped = _package()
@@ -201,8 +329,27 @@ def main() -> None:
         ),
         ("(c) package, zipped", f"{zipped} B", ""),
         ("(c) package, unzipped", f"{unzipped} B", f"{zipped / unzipped:.2f} ratio"),
+        (
+            "(d) floor: 1 SES + 2 DynamoDB round trips",
+            f"{idempotent['trip'] * 1000:.1f} ms",
+            "",
+        ),
+        (
+            f"(d) batch of {BATCH}, idempotency on",
+            f"{idempotent['batch'] * 1000:.1f} ms",
+            f"{idempotent['batch'] / idempotent['trip']:.2f}x floor (target <= 1.5x)",
+        ),
+        (
+            f"(e) sustained, 4 instances, SES at {RATE}/s",
+            f"{sustained * RATE:.2f}/s",
+            f"{sustained:.2f}x the rate (target >= 0.9); DLQ {dead} (target 0); "
+            f"throttled calls {throttled}",
+        ),
     ]
-    print(f"median of {RUNS}; SES stub latency {LATENCY_S * 1000:.0f} ms; idempotency disabled")
+    print(
+        f"median of {RUNS}; SES stub latency {LATENCY_S * 1000:.0f} ms; DynamoDB stub "
+        f"{DYNAMODB_LATENCY_S * 1000:.0f} ms; idempotency disabled in (a), on in (d) and (e)"
+    )
     width = max(len(r[0]) for r in rows)
     for name, value, ratio in rows:
         print(f"{name:<{width}}  {value:>12}  {ratio}")

@@ -246,6 +246,7 @@ def lambda_poll(
         attributes = moto_aws.sqs.get_queue_attributes(
             QueueUrl=moto_aws.queue_url,
             AttributeNames=[
+                "ApproximateNumberOfMessages",
                 "ApproximateNumberOfMessagesDelayed",
                 "ApproximateNumberOfMessagesNotVisible",
             ],
