@@ -76,6 +76,12 @@ class Plan:
         ]
 
 
+def worker_binding(plan: Plan, name: str) -> Any:
+    """The text of the planned Worker script's binding ``name``."""
+    bindings = plan.input("mail-worker-script", "bindings")
+    return next(b.get("text") for b in bindings if b["name"] == name)
+
+
 def base_stage() -> dict[str, Any]:
     return dict(yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"])
 
@@ -525,9 +531,25 @@ CASES = [
             and p.alarm("send-queue-age", "period") == 120
         ),
     ),
-    # dev shares 1 recipient/s, 0.3 to the Worker, over 2 Lambda instances.
-    Case("ses.maxSendRate", 20, lambda p: p.env("EMAIL_MAX_SEND_RATE") == "7"),
-    Case("ses.workerShare", 0.2, lambda p: p.env("EMAIL_MAX_SEND_RATE") == "0.4"),
+    # dev shares 1 recipient/s, 0.3 to the Worker, over 2 Lambda instances; the Worker's
+    # share is split over its consumer's invocations (one per whole recipient/s, <= 5).
+    Case(
+        "ses.maxSendRate",
+        20,
+        lambda p: (
+            p.env("EMAIL_MAX_SEND_RATE") == "7"
+            and worker_binding(p, "EMAIL_MAX_SEND_RATE") == "1.2"
+            and p.consumer("maxConcurrency") == 5
+        ),
+    ),
+    Case(
+        "ses.workerShare",
+        0.2,
+        lambda p: (
+            p.env("EMAIL_MAX_SEND_RATE") == "0.4"
+            and worker_binding(p, "EMAIL_MAX_SEND_RATE") == "0.2"
+        ),
+    ),
     Case(
         "vercel.enabled",
         False,
