@@ -64,9 +64,14 @@ export async function handleQueue(batch, env) {
   // One pacer per invocation at its share of the path's rate (EMAIL_MAX_SEND_RATE, set
   // by the WorkerSender component to the path's rate / the consumer's max_concurrency).
   const run = { pacer: createPacer(env.EMAIL_MAX_SEND_RATE), held: false, settling: [] };
-  await forEachLimited(batch.messages, MAX_IN_FLIGHT, async (msg) => {
+  // Every message's id is claimed before the first send, all at once, so the six lanes
+  // below spend their connections on SES, not on waiting for the guard.
+  const tickets = await Promise.all(batch.messages.map((msg) => ticketFor(msg, env).catch((error) => ({ msg, error }))));
+  await forEachLimited(tickets, MAX_IN_FLIGHT, async (ticket) => {
+    const { msg } = ticket;
     try {
-      await processMessage(msg, env, client, run);
+      if (ticket.error) throw ticket.error;
+      await processMessage(ticket, env, client, run);
     } catch (error) {
       // A bug must not cost a batch-mate its send, nor this message its delivery.
       const delaySeconds = backoffSeconds(msg.attempts);
@@ -78,24 +83,23 @@ export async function handleQueue(batch, env) {
   await run.pacer.drain();
 }
 
-async function processMessage(msg, env, client, run) {
+/** Validate the message and, if it is valid, claim its id in the duplicate guard. */
+async function ticketFor(msg, env) {
   const { message, hops } = unwrap(msg.body);
   const id = typeof message?.id === "string" ? message.id : null;
   const errors = validateMessage(message, env.EMAIL_DOMAIN);
+  if (errors.length > 0) return { msg, message, id, hops, errors };
+  const print = await fingerprint(message);
+  const guard = guardFor(env, id);
+  return { msg, message, id, hops, errors, print, guard, claim: await guard.claim(id, print) };
+}
+
+async function processMessage({ msg, message, id, hops, errors, print, guard, claim }, env, client, run) {
   if (errors.length > 0) {
     const summary = errors.map((e) => `${e.path || "/"}: ${e.error}`).join("; ");
     await deadLetter(msg, env, { reason: `invalid message: ${summary}`.slice(0, 2000), errorClass: "InvalidMessage", details: errors });
     return;
   }
-  const recipients = countRecipients(message);
-  if (run.held) {
-    // A batch-mate found the daily quota spent: this one would only be refused too.
-    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: holdSeconds(), event: "held_for_quota", fields: { message_id: id } });
-    return;
-  }
-  const print = await fingerprint(message);
-  const guard = guardFor(env, id);
-  const claim = await guard.claim(id, print);
   if (claim.outcome === "conflict") {
     await deadLetter(msg, env, {
       reason: `id reused for a different message: ${JSON.stringify(id)} was claimed by another message (other recipients or content) within the last 24 h`,
@@ -113,6 +117,13 @@ async function processMessage(msg, env, client, run) {
     const delaySeconds = Math.max(1, Math.ceil(claim.retryInMs / 1000));
     msg.retry({ delaySeconds });
     log("warn", "id_busy", { message_id: id, attempts: msg.attempts, outcome: "retry", delay_seconds: delaySeconds });
+    return;
+  }
+  const recipients = countRecipients(message);
+  if (run.held) {
+    // A batch-mate found the daily quota spent: this one would only be refused too.
+    await guard.release(id, print);
+    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: holdSeconds(), event: "held_for_quota", fields: { message_id: id } });
     return;
   }
   const turn = await run.pacer.take(recipients);

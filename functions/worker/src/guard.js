@@ -7,11 +7,12 @@ import { DurableObject } from "cloudflare:workers";
  */
 export const GUARD_WINDOW_MS = 24 * 60 * 60 * 1000;
 /**
- * How long a claim holds the id while its send is under way. Longer than one SES call
- * (SES_TIMEOUT_MS) plus the pacing wait, so only a crashed invocation lets it lapse; a
+ * How long a claim holds the id while its send is under way. A batch claims all its ids
+ * first; the last of 100 is sent after at most 17 SES calls of its lane (10 s timeout
+ * each) plus a 30 s pacing wait, so only a crashed invocation lets a lease lapse; a
  * redelivery after that may send again (the one duplicate this guard cannot rule out).
  */
-export const GUARD_LEASE_MS = 90_000;
+export const GUARD_LEASE_MS = 5 * 60 * 1000;
 /**
  * Ids are spread over this many objects by a hash of the id. One object per id would
  * create (and bill) a new object for every message; a few long-lived ones keep their
