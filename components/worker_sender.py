@@ -261,9 +261,11 @@ class WorkerSenderArgs(WorkerSenderSettings):
             or not self.max_send_rate >= MIN_SEND_RATE
         ):
             raise ConfigError(
-                f"`max_send_rate` must be at least {MIN_SEND_RATE} recipients per second, "
-                f"but {self.max_send_rate!r} was provided: give this path's share of the "
-                "account's SES maximum send rate, or None for no pacing"
+                f"`max_send_rate` must be at least {MIN_SEND_RATE} recipients per second "
+                "for the Worker path (its share of the account's SES maximum send rate: "
+                "in a stage, the send rate times the Worker's share), but "
+                f"{self.max_send_rate!r} was provided: raise the rate or the share, or "
+                "give None for no pacing"
             )
         if self.custom_domain is not None:
             if self.zone_id is None:

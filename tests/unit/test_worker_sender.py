@@ -467,7 +467,8 @@ def test_domain_must_be_an_email_domain() -> None:
         ({"max_concurrency": 0}, r"`max_concurrency` must be between 1 and 250, but 0 was"),
         (
             {"max_send_rate": 0},
-            r"`max_send_rate` must be at least 0.1 recipients per second, but 0 was provided",
+            r"`max_send_rate` must be at least 0.1 recipients per second for the Worker path "
+            r".* but 0 was provided",
         ),
         ({"max_send_rate": 0.05}, r"`max_send_rate` must be at least 0.1 .* but 0.05 was"),
         ({"max_send_rate": float("nan")}, r"`max_send_rate` must be at least 0.1 .* but nan was"),
@@ -912,3 +913,31 @@ def test_each_path_has_its_own_guard_the_worker_cannot_reach_the_idempotency_tab
     assert [b["name"] for b in bindings if b["type"] == "durable_object_namespace"] == [
         "EMAIL_ID_GUARD"
     ]
+
+
+def test_a_stage_leaving_the_worker_under_the_pacing_floor_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the sandbox's 1 recipient/s with 5% of it for the Worker (0.05/s, too slow for
+    # a 50-recipient message inside one consumer invocation) WHEN planned THEN exit 2.
+    from serverless_mail.cli import main
+
+    from tests.unit.test_config_contract import base_stage, set_key
+
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    config = base_stage()
+    set_key(config, "serverless-mail:ses.maxSendRate", 1)
+    set_key(config, "serverless-mail:ses.workerShare", 0.05)
+    (tmp_path / "Pulumi.slow.yaml").write_text(json.dumps({"config": config}))
+
+    code = main(["plan", "--stack", "slow", "--dir", str(tmp_path)])
+
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1
+    assert err[0].startswith(
+        "serverless-mail: error: `serverless-mail:ses.maxSendRate` must be at least 0.1 "
+        "recipients per second for the Worker path (its share of the account's SES maximum "
+        "send rate: in a stage, the send rate times the Worker's share), but 0.05 was provided"
+    )
