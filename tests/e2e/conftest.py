@@ -185,10 +185,14 @@ def start_sandbox(
     return Running(proc, _read_env(env_file), output), proc, output
 
 
-def stop_sandbox(proc: subprocess.Popen[str]) -> int:
-    """SIGTERM as Ctrl-C's twin; the sandbox must exit by itself, else it is killed."""
+def stop_sandbox(proc: subprocess.Popen[str], ctrl_c: bool = False) -> int:
+    """SIGTERM, or Ctrl-C (SIGINT to its process group, as a terminal sends it); the
+    sandbox must exit by itself, else it is killed and the test fails."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        if ctrl_c:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
@@ -205,8 +209,8 @@ def refuses_connections(url: str) -> bool:
         return sock.connect_ex((host, int(port))) != 0
 
 
-def assert_stopped_cleanly(running: Running) -> None:
-    code = stop_sandbox(running.proc)
+def assert_stopped_cleanly(running: Running, ctrl_c: bool = False) -> None:
+    code = stop_sandbox(running.proc, ctrl_c)
     assert code == 0, running.log()
     # Every server it started is gone: moto, workerd, the viewer and the SES proxy.
     for key in ("SANDBOX_MOTO_URL", "EMAIL_WORKER_URL", "SANDBOX_VIEWER_URL", "SANDBOX_SES_URL"):
@@ -222,7 +226,7 @@ def dev_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     try:
         yield running
     finally:
-        assert_stopped_cleanly(running)
+        assert_stopped_cleanly(running, ctrl_c=True)
 
 
 def project_copy(tmp: Path, edit: Callable[[Path], None]) -> tuple[Path, Path]:

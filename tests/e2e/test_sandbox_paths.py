@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import boto3
 import pytest
 
 from .conftest import Running
@@ -81,6 +82,31 @@ def test_good_mail_is_sent_exactly_once_on_both_paths(sandbox: Running) -> None:
     state = sandbox.state()
     assert state["status"][worker["id"]] == "sent"
     assert state["status"][lambda_["id"]] == "sent"
+    # and the events path recorded both in the planned history table: SEND and DELIVERY
+    # events synthesised for what SES accepted, through the events queue and Lambda
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=sandbox.env["AWS_ENDPOINT_URL_SQS"],
+        region_name=sandbox.env["AWS_REGION"],
+        aws_access_key_id=sandbox.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=sandbox.env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+    def history(message_id: str) -> dict[str, str]:
+        items = dynamodb.query(
+            TableName=sandbox.env["EMAIL_HISTORY_TABLE"],
+            KeyConditionExpression="id = :id",
+            ExpressionAttributeValues={":id": {"S": message_id}},
+        )["Items"]
+        return {i["sk"]["S"]: i.get("kind", i.get("status", {})).get("S", "") for i in items}
+
+    for message_id in (worker["id"], lambda_["id"]):
+        sandbox.wait_for(f"the history of {message_id}", lambda m=message_id: len(history(m)) == 3)
+        kinds = history(message_id)
+        assert sorted(k for sk, k in kinds.items() if sk.startswith("event#")) == [
+            "delivered",
+            "sent",
+        ]
     viewed = {m["message_id"]: m for m in state["sent"]}
     assert viewed[worker["id"]]["tags"]["kind"] == "welcome"
     assert viewed[worker["id"]]["html"] == worker["html"]
