@@ -540,11 +540,17 @@ class EventSourceMapping:
             t.start()
 
     def _receive(self) -> list[dict[str, Any]]:
+        """One batch: up to ``batchSize`` messages, gathered for at most the batching
+        window from the first one (SQS returns at most 10 per receive)."""
         batch: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self.window
+        deadline: float | None = None
         while len(batch) < self.batch_size and not self.stopping.is_set():
-            left = deadline - time.monotonic()
-            wait = 1 if not batch else max(0, min(1, int(left)))
+            wait = 1
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                wait = min(1, int(left))
             got = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.batch_size - len(batch)),
@@ -552,9 +558,11 @@ class EventSourceMapping:
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
+            if not batch and not got:
+                break  # nothing yet: the caller polls again, checking for a stop
+            if deadline is None:
+                deadline = time.monotonic() + self.window
             batch += got
-            if batch and (time.monotonic() >= deadline or not got):
-                break
         return batch
 
     def _poll(self, runtime: LambdaRuntime) -> None:
