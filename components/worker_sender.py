@@ -173,7 +173,8 @@ class WorkerSenderSettings:
 
     max_concurrency: int = field(default=5, metadata=rule(Int(1, MAX_CONSUMER_CONCURRENCY)))
     """Consumer invocations the queue may run at once (1 to 250); bounds the SES
-    sending rate a backlog can reach. Default: ``5``."""
+    sending rate a backlog can reach. With a send rate, at most one invocation per whole
+    recipient a second of the Worker's share (at least one). Default: ``5``."""
 
     access_key_rotation_days: int = field(
         default=30, metadata=rule(Int(1, MAX_ACCESS_KEY_ROTATION_DAYS))
