@@ -117,6 +117,28 @@ describe("the duplicate guard on `id` (a Durable Object per id)", () => {
   });
 });
 
+describe("requeued copies", () => {
+  it("retries the original instead of acking it when the throttled copy cannot be enqueued", async () => {
+    const id = uniqueId("requeue-down");
+    await stub("/__script", { [id]: [429] });
+
+    const { result, dlq } = await deliver([message({ id })], { bindings: { EMAIL_QUEUE: recordingQueue({ fail: true }) } });
+
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages.map((entry) => entry.msgId)).toEqual(["qm-0"]);
+    expect(dlq.sent).toEqual([]);
+  });
+
+  it("dead-letters an invalid message inside a requeue envelope with the message itself, not the envelope", async () => {
+    const body = { serverless_mail_requeue: { hops: 2 }, message: { id: uniqueId("bad-copy"), to: "ada@customer.test" } };
+
+    const { result, dlq } = await deliver([body]);
+
+    expect(result.explicitAcks).toEqual(["qm-0"]);
+    expect(dlq.sent[0].body).toMatchObject({ error_class: "InvalidMessage", message: body.message, message_id: body.message.id });
+  });
+});
+
 describe("the guard's shards and window", () => {
   it("keeps an id in one of 32 shards, named by the FNV-1a hash of the id", () => {
     const named = [];
