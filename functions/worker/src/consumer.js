@@ -103,7 +103,7 @@ async function processMessage({ msg, message, id, hops, errors, print, guard, cl
   if (claim.outcome === "conflict") {
     await deadLetter(msg, env, {
       reason: `id reused for a different message: ${JSON.stringify(id)} was claimed by another message (other recipients or content) within the last 24 h`,
-      errorClass: "IdReused",
+      errorClass: "IdempotencyKeyReused",
     });
     return;
   }

@@ -70,7 +70,7 @@ describe("the duplicate guard on `id` (a Durable Object per id)", () => {
 
     expect(result.explicitAcks).toEqual(["qm-0"]);
     expect(dlq.sent).toHaveLength(1);
-    expect(dlq.sent[0].body).toMatchObject({ error_class: "IdReused", message_id: id, message: message({ id, to: "eve@customer.test" }) });
+    expect(dlq.sent[0].body).toMatchObject({ error_class: "IdempotencyKeyReused", message_id: id, message: message({ id, to: "eve@customer.test" }) });
     expect(dlq.sent[0].body.reason).toMatch(/^id reused for a different message: /);
     const sent = await sentTo(id);
     expect(sent).toHaveLength(1);
