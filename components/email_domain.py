@@ -14,7 +14,18 @@ import pulumi_aws as aws
 import pulumi_cloudflare as cloudflare
 
 from .errors import ConfigError
-from .settings import Bool, Choice, Domain, EmailList, Int, Pattern, check_fields, rule, strict_args
+from .settings import (
+    Bool,
+    Choice,
+    Domain,
+    EmailList,
+    Int,
+    Pattern,
+    check_fields,
+    require_args,
+    rule,
+    strict_args,
+)
 from .topics import create_service_topic
 from .validation import check_domain, is_on_domain
 
@@ -248,6 +259,7 @@ class EmailDomain(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
+        require_args(args, EmailDomainArgs, "EmailDomain")
         args.validate()
         self._name = name
         self._args = args

@@ -61,7 +61,7 @@ from .lambda_sender import (
     log_write_statement,
     policy_document,
 )
-from .settings import Bool, Choice, Int, Rule, check_fields, rule, strict_args
+from .settings import Bool, Choice, Int, Rule, check_fields, require_args, rule, strict_args
 from .validation import check_pattern, is_unresolved
 
 __all__ = [
@@ -416,6 +416,7 @@ class EmailEvents(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
+        require_args(args, EmailEventsArgs, "EmailEvents")
         args.validate()
         self._name = name
         self._args = args

@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .errors import ConfigError
-from .settings import Email, Int, Pattern, check_fields, rule, strict_args
+from .settings import Email, Int, Pattern, check_fields, require_args, rule, strict_args
 from .topics import create_service_topic
 
 __all__ = [
@@ -165,6 +165,7 @@ class EmailQueue(pulumi.ComponentResource):
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
         args = args or EmailQueueArgs()
+        require_args(args, EmailQueueArgs, "EmailQueue")
         args.validate()
         self._name = name
         self._args = args

@@ -27,7 +27,7 @@ from .lambda_package import (
     source_code_hash,
 )
 from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS
-from .settings import Bool, Choice, Int, check_fields, rule, strict_args
+from .settings import Bool, Choice, Int, check_fields, require_args, rule, strict_args
 from .validation import check_email, check_pattern
 
 __all__ = [
@@ -236,6 +236,7 @@ class LambdaSender(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
+        require_args(args, LambdaSenderArgs, "LambdaSender")
         args.validate()
         self._name = name
         self._args = args

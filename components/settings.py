@@ -388,3 +388,13 @@ def plain_text(doc: str) -> str:
         p if re.search(r"^\s*(?:[-*]|\w[\w /]*:\s*$)", p, re.M) else " ".join(p.split())
         for p in paragraphs
     )
+
+
+def require_args(args: Any, cls: type, component: str) -> None:
+    """Refuse a component's ``args`` of the wrong type with a :class:`ConfigError` (a
+    mapping or a string would otherwise fail later as an ``AttributeError``)."""
+    if not isinstance(args, cls):
+        raise ConfigError(
+            f"`args` of {component} must be a {cls.__name__}, but {type(args).__name__} "
+            f"was provided: build it as {cls.__name__}(...)"
+        )

@@ -20,7 +20,7 @@ from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
 from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS, SesQuotaSettings, split_send_rate
-from .settings import Email, Pattern, check_fields, prefixed, rule, strict_args
+from .settings import Email, Pattern, check_fields, prefixed, require_args, rule, strict_args
 from .validation import check_email, is_on_domain
 from .vercel_env import VercelEnv, VercelEnvArgs, VercelEnvSettings
 from .worker_sender import CLOUDFLARE_ID_RE, WorkerSender, WorkerSenderArgs, WorkerSenderSettings
@@ -405,10 +405,7 @@ class TransactionalEmail(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
-        if not isinstance(args, TransactionalEmailArgs):
-            raise ConfigError(
-                f"`args` must be a TransactionalEmailArgs, but {type(args).__name__} was provided"
-            )
+        require_args(args, TransactionalEmailArgs, "TransactionalEmail")
         args.validate()
         self._name = name
         self._args = args

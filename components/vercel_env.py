@@ -17,7 +17,7 @@ from .access_keys import MAX_ACCESS_KEY_ROTATION_DAYS, RotatingAccessKeys, rotat
 from .email_domain import REGION_RE
 from .email_events import READ_HISTORY_ACTIONS
 from .errors import ConfigError
-from .settings import Bool, ChoiceList, Int, Pattern, check_fields, rule, strict_args
+from .settings import Bool, ChoiceList, Int, Pattern, check_fields, require_args, rule, strict_args
 from .validation import check_email, check_pattern, is_unresolved
 
 __all__ = [
@@ -319,6 +319,7 @@ class VercelEnv(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
+        require_args(args, VercelEnvArgs, "VercelEnv")
         args.validate()
         self._name = name
         self._args = args

@@ -27,7 +27,7 @@ from .email_domain import REGION_RE, EmailDomain
 from .email_queue import EmailQueue
 from .errors import ConfigError
 from .lambda_package import functions_dir
-from .settings import Bool, Domain, Int, Pattern, check_fields, rule, strict_args
+from .settings import Bool, Domain, Int, Pattern, check_fields, require_args, rule, strict_args
 from .validation import check_email, check_pattern
 
 __all__ = [
@@ -370,6 +370,7 @@ class WorkerSender(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(TYPE, name, {}, opts)
+        require_args(args, WorkerSenderArgs, "WorkerSender")
         args.validate()
         self._name = name
         self._args = args

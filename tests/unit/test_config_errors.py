@@ -279,3 +279,30 @@ def test_config_error_prints_as_one_line_under_pulumi_up() -> None:
 
     # The language host prints a RunError's message alone, without a stack trace.
     assert issubclass(ConfigError, pulumi.RunError) and issubclass(ConfigError, ValueError)
+
+
+COMPONENTS = [
+    (sm.EmailDomain, "EmailDomainArgs"),
+    (sm.EmailQueue, "EmailQueueArgs"),
+    (sm.LambdaSender, "LambdaSenderArgs"),
+    (sm.WorkerSender, "WorkerSenderArgs"),
+    (sm.VercelEnv, "VercelEnvArgs"),
+    (sm.EmailEvents, "EmailEventsArgs"),
+    (sm.TransactionalEmail, "TransactionalEmailArgs"),
+]
+
+
+@pytest.mark.parametrize(
+    ("component", "args_name"), COMPONENTS, ids=lambda c: getattr(c, "__name__", c)
+)
+@pytest.mark.parametrize("given", [{"domain": "mail.example.com"}, "mail.example.com"])
+def test_a_component_refuses_args_of_the_wrong_type(
+    component: type, args_name: str, given: Any, run: Any
+) -> None:
+    def program() -> None:
+        component("mail", given)
+
+    with pytest.raises(
+        ConfigError, match=rf"^`args` of {component.__name__} must be a {args_name}, but "
+    ):
+        run(program)
