@@ -178,3 +178,33 @@ def test_hostile_mail_is_refused_or_dead_lettered_with_a_reason(sandbox: Running
     # nothing hostile was sent, and nothing is left in flight
     assert not [s for s in _subjects(sandbox) if run in s]
     sandbox.wait_for("the queues to drain", lambda: _nothing_in_flight(sandbox))
+
+
+def test_an_id_is_sent_once_per_path_and_twice_across_both(sandbox: Running) -> None:
+    """What the README's Delivery guarantees say: each path's guard sends an id once, and
+    the two guards are separate, so the same id through both paths is sent twice."""
+    run = uuid.uuid4().hex[:8]
+    message = {
+        "id": f"both-{run}",
+        "to": "cy@example.org",
+        "subject": f"both paths {run}",
+        "text": "Hi Cy",
+    }
+    # WHEN the app sends the same message twice through each path (the second SQS copy
+    # after the first is sent: a copy that meets the first still in progress waits out the
+    # visibility timeout, as Powertools' idempotency answers "in progress")
+    for _ in range(2):
+        status, body = sandbox.post_worker("/send", message)
+        assert status in (200, 202), body
+    sandbox.enqueue(message)
+    sandbox.wait_for("one send per path", lambda: _subjects(sandbox).count(message["subject"]) >= 2)
+    sandbox.wait_for("the queues to drain", lambda: _nothing_in_flight(sandbox))
+    # (a marker sent after the copy shows the copy was taken off the queue, not pending)
+    marker = {**message, "id": f"marker-{run}", "subject": f"marker {run}"}
+    sandbox.enqueue(message)
+    sandbox.enqueue(marker)
+    sandbox.wait_for("the marker sent", lambda: marker["subject"] in _subjects(sandbox))
+    sandbox.wait_for("the queues to drain", lambda: _nothing_in_flight(sandbox))
+    # THEN it is sent once by each path, and nothing is left in flight
+    assert _subjects(sandbox).count(message["subject"]) == 2
+    assert message["id"] not in str(sandbox.state()["dead_letters"])
