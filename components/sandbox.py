@@ -1430,11 +1430,17 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
 
 def run(project_dir: Path, stack: str, *, env_file: Path | None, quiet: bool = False) -> int:
     """Start the sandbox, print what an app needs, run until SIGINT/SIGTERM."""
+    from .cli import PlanError
+
     try:
         plan = build_sandbox_plan(project_dir, stack)
-    except ConfigError as err:
+    except (ConfigError, PlanError) as err:
         print(f"serverless-mail: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C while the plan is built: nothing has started yet, so nothing to stop.
+        print("serverless-mail sandbox: stopped before it started", file=sys.stderr)
+        return 130
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -111,3 +111,11 @@ def test_fault_shares_are_drawn_and_counted() -> None:
     assert faults.as_dict()["injected"] == {"throttle": 3, "down": 1}
     faults.update({"reset": True})
     assert faults.draw() is None
+
+
+def test_an_unknown_stack_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from serverless_mail.cli import main
+
+    assert main(["sandbox", "--stack", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("serverless-mail: error: unknown stack 'nope'")
