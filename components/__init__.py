@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import CONFIG_KEYS, ConfigKey, StageConfig, load_stage_config, parse_stage_config
+from .email_alarms import EmailAlarms, EmailAlarmsArgs, EmailAlarmsSettings
 from .email_domain import DmarcArgs, EmailDomain, EmailDomainArgs
 from .email_events import EmailEvents, EmailEventsArgs, EmailEventsSettings
 from .email_queue import EmailQueue, EmailQueueArgs
@@ -18,6 +19,9 @@ __all__ = [
     "ConfigError",
     "ConfigKey",
     "DmarcArgs",
+    "EmailAlarms",
+    "EmailAlarmsArgs",
+    "EmailAlarmsSettings",
     "EmailDomain",
     "EmailDomainArgs",
     "EmailEvents",

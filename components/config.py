@@ -27,6 +27,7 @@ from typing import Any
 import pulumi
 import pulumi.runtime.config
 
+from .email_alarms import EmailAlarmsSettings
 from .email_domain import DmarcArgs, EmailDomainArgs
 from .email_events import EmailEventsSettings
 from .email_queue import EmailQueueArgs
@@ -40,6 +41,7 @@ from .worker_sender import WorkerSenderSettings
 
 __all__ = [
     "CONFIG_KEYS",
+    "MOVED_KEYS",
     "NAMESPACE",
     "REQUIRED",
     "SECTIONS",
@@ -122,20 +124,24 @@ def _field_keys(
         )
 
 
-# The pack's alarm rules (docs/policies.md) hold on every stage, and the alarms and the
-# events topic's subscriber are the events pipeline's: a stage without it cannot pass.
-EVENTS_REQUIRED = (
-    f"`{NAMESPACE}:events.enabled` is false, but every stage keeps the SES events "
-    "pipeline: the policy pack requires its SES reputation, queue-age, dead-letter and "
-    "function alarms and a subscriber on the SES events topic (docs/policies.md), which "
-    "would fail the plan and `pulumi preview`; remove `enabled: false` (without "
-    "`webhookUrls` no webhook is sent)"
-)
-EVENTS_REQUIRED_DOC = (
-    "Stays ``true`` on a stage: the policy pack requires the alarms and the events "
-    "topic's subscriber this pipeline creates, so ``false`` is refused with that reason "
-    "(Python callers may pass ``events=None`` and bring their own). Default: ``true``."
-)
+MOVED_KEYS: dict[str, str] = {
+    f"events.{name}": f"alarms.{name}"
+    for name in (
+        "bounceRateWarning",
+        "bounceRateCritical",
+        "complaintRateWarning",
+        "complaintRateCritical",
+        "reputationMinSends",
+        "reputationPeriodSeconds",
+        "sendQueueAgeSeconds",
+        "lambdaErrorsThreshold",
+        "lambdaThrottlesThreshold",
+        "alarmPeriodSeconds",
+    )
+}
+"""Keys that moved (0.1.0 → 0.2.0): the alarms outlive the events pipeline, so their
+thresholds have their own section. A stage file still using the old key is told where
+it went, in one line."""
 
 
 def _enabled_key(section: str, what: str, default: Any) -> ConfigKey:
@@ -193,7 +199,8 @@ def _key_table() -> tuple[ConfigKey, ...]:
             "email",
             EmailDomainArgs,
             "email",
-            skip=("domain", "zone_id", "zone_name", "region", "dmarc"),
+            # `publish_events` follows `events.enabled`.
+            skip=("domain", "zone_id", "zone_name", "region", "dmarc", "publish_events"),
         ),
         *_field_keys("email", DmarcArgs, "email.dmarc", name_prefix="dmarc."),
         *_field_keys(
@@ -210,13 +217,14 @@ def _key_table() -> tuple[ConfigKey, ...]:
         *_field_keys(
             "worker", WorkerSenderSettings, "worker_sender", skip=("previous_worker_token",)
         ),
-        dataclasses.replace(
-            _enabled_key(
-                "events", "the SES events pipeline (history, webhooks, alarms, dashboard)", True
-            ),
-            doc=EVENTS_REQUIRED_DOC,
+        _enabled_key(
+            "events",
+            "the SES events pipeline (event publishing, history, webhooks and the "
+            "pipeline's alarms; the `alarms` section stays)",
+            True,
         ),
         *_field_keys("events", EmailEventsSettings, "events"),
+        *_field_keys("alarms", EmailAlarmsSettings, "alarms"),
         *_field_keys("ses", SesQuotaSettings, "ses"),
         _enabled_key("vercel", "the Vercel variables and the app's AWS identity", None),
         *_field_keys("vercel", VercelEnvSettings, "vercel"),
@@ -290,6 +298,12 @@ def _section_values(section: str, raw: Any) -> dict[str, Any]:
     # An explicit null is the same as leaving the key out: its default applies.
     flat = {name: value for name, value in flat.items() if value is not None}
     for name in flat:
+        moved = MOVED_KEYS.get(f"{section}.{name}")
+        if moved is not None:
+            raise ConfigError(
+                f"`{key}.{name}` moved to `{NAMESPACE}:{moved}` (the alarms stay when the "
+                f"events pipeline is off): move the value under `{NAMESPACE}:alarms`"
+            )
         if name not in known:
             group, _, leaf = name.rpartition(".")
             within = sorted(
@@ -377,8 +391,6 @@ def parse_stage_config(stack: str, values: Mapping[str, Any], region: Any) -> St
             if key.section == "vercel" and not flat["vercel"]:
                 continue
             raise _require(key, " while the section is present" if key.section == "vercel" else "")
-    if on["events"] is False:
-        raise ConfigError(EVENTS_REQUIRED)
     if on["worker"] and not _present(flat, "cloudflare", "accountId"):
         raise _require(
             _BY_KEY[f"{NAMESPACE}:cloudflare.accountId"],
@@ -422,6 +434,7 @@ def _build_args(
         email=EmailDomainArgs(**email, dmarc=DmarcArgs(**dmarc)),
         queue=EmailQueueArgs(**tree.pop("queue", {})),
         ses=SesQuotaSettings(**tree.pop("ses", {})),
+        alarms=EmailAlarmsSettings(**tree.pop("alarms", {})),
         stage=stack,
         **settings,
         **{k: v for k, v in tree.items() if k not in paths},
@@ -437,6 +450,7 @@ _SECTION_ARGS = {
     "vercel": "vercel",
     "events": "events",
     "ses": "ses",
+    "alarms": "alarms",
 }
 
 _ARG_PATH_RE = re.compile(r"`([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)((?:\[\d+\])?)`")

@@ -196,6 +196,12 @@ class EmailDomainArgs:
     """Name of the SES configuration set. Default: ``None``, which means
     ``<project>-<stack>-<component name>`` (unique per stage in one account)."""
 
+    publish_events: bool = field(default=True, metadata=rule(Bool()))
+    """Publish bounce, complaint, reject, delay and rendering-failure events to
+    ``events_topic`` (a consumer must subscribe to it, or they are lost; the policy
+    pack checks). :class:`TransactionalEmail` sets it from whether its events pipeline
+    is on. Default: ``True``."""
+
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
         if not isinstance(self.dmarc, DmarcArgs):
@@ -324,6 +330,9 @@ class EmailDomain(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
+        if not self._args.publish_events:
+            # Suppression and the account's reputation metrics do not need events.
+            return
         aws.sesv2.ConfigurationSetEventDestination(
             f"{self._name}-events-destination",
             configuration_set_name=self.configuration_set.configuration_set_name,

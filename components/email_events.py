@@ -1,6 +1,7 @@
 """Every SES event of the stack's configuration set → SQS (+ DLQ) → an events Lambda that
-keeps a DynamoDB message history and sends signed webhooks; the reputation, queue-age,
-error and DLQ alarms a sender needs, and a CloudWatch dashboard.
+keeps a DynamoDB message history and sends signed webhooks, with the pipeline's own
+queue-age, DLQ and function alarms. The alarms every stack keeps (reputation, the send
+path's) and the dashboard are :class:`~serverless_mail.email_alarms.EmailAlarms`.
 
 Route: the EmailDomain's SNS topic, subscribed by the events queue with raw message
 delivery, rather than EventBridge. The topic already exists, is encrypted with its own
@@ -34,12 +35,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from .email_alarms import EmailAlarmsSettings, function_alarm, metric_alarm, queue_age_alarm
 from .email_domain import EVENT_TYPES, REGION_RE, EmailDomain
 from .email_queue import (
     CONSUME_MESSAGES_ACTIONS,
     DEAD_LETTER_RETENTION_SECONDS,
     DEAD_LETTER_SEND_ACTIONS,
-    EmailQueue,
     deny_insecure_transport_policy,
     derived_visibility_timeout,
     queue_statement,
@@ -61,7 +62,17 @@ from .lambda_sender import (
     log_write_statement,
     policy_document,
 )
-from .settings import Bool, Choice, Int, Rule, check_fields, require_args, rule, strict_args
+from .settings import (
+    Bool,
+    Choice,
+    Int,
+    Rule,
+    check_fields,
+    prefixed,
+    require_args,
+    rule,
+    strict_args,
+)
 from .validation import check_pattern, is_unresolved
 
 __all__ = [
@@ -74,7 +85,6 @@ __all__ = [
     "EmailEventsArgs",
     "EmailEventsSettings",
     "events_queue_policy",
-    "guarded_rate_expression",
 ]
 
 TYPE = "serverless-mail:index:EmailEvents"
@@ -121,49 +131,6 @@ WEBHOOK_SECRET_BYTES = 32
 # SQS maxReceiveCount the policy pack accepts is 3..10; the queue redrives one receive
 # after the function's last attempt, so the function dead-letters with a reason first.
 MAX_ATTEMPTS_RANGE = (2, 9)
-
-
-@dataclass(frozen=True)
-class Rate(Rule):
-    """A rate such as ``0.05`` (5%): a number above 0 and at most 1."""
-
-    type_name = "number"
-
-    def check(self, key: str, value: Any) -> None:
-        if is_unresolved(value):
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(
-                f"`{key}` must be a number above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
-                f"but {value!r} ({type(value).__name__}) was provided"
-            )
-        if not 0 < value <= 1:
-            raise ConfigError(
-                f"`{key}` must be above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
-                f"but {value} was provided"
-            )
-
-    def describe(self) -> str:
-        return "number, above 0 and at most 1 (0.05 is 5%)"
-
-    def invalid_example(self) -> Any:
-        return 1.5
-
-
-@dataclass(frozen=True)
-class Period(Int):
-    """A CloudWatch alarm period: a multiple of 60 seconds in ``[low, high]``."""
-
-    def check(self, key: str, value: Any) -> None:
-        super().check(key, value)
-        if not is_unresolved(value) and value % 60:
-            raise ConfigError(
-                f"`{key}` must be a multiple of 60 seconds (CloudWatch alarm periods), "
-                f"but {value} was provided"
-            )
-
-    def describe(self) -> str:
-        return f"integer, {self.low} to {self.high}, a multiple of 60"
 
 
 @dataclass(frozen=True)
@@ -277,49 +244,9 @@ class EmailEventsSettings:
     log_level: LogLevel = field(default="INFO", metadata=rule(Choice(get_args(LogLevel))))
     """``POWERTOOLS_LOG_LEVEL``. Default: ``"INFO"``."""
 
-    bounce_rate_warning: float = field(default=0.02, metadata=rule(Rate()))
-    """``Reputation.BounceRate`` (above 0, at most 1) that raises the warning alarm.
-    Default: ``0.02`` (2%; AWS reviews an account at 5%)."""
-
-    bounce_rate_critical: float = field(default=0.05, metadata=rule(Rate()))
-    """``Reputation.BounceRate`` that raises the critical alarm; above the warning.
-    Default: ``0.05`` (AWS's review threshold)."""
-
-    complaint_rate_warning: float = field(default=0.0005, metadata=rule(Rate()))
-    """``Reputation.ComplaintRate`` (above 0, at most 1) that raises the warning alarm.
-    Default: ``0.0005`` (0.05%; AWS reviews an account at 0.1%)."""
-
-    complaint_rate_critical: float = field(default=0.001, metadata=rule(Rate()))
-    """``Reputation.ComplaintRate`` that raises the critical alarm; above the warning.
-    Default: ``0.001`` (AWS's review threshold)."""
-
-    reputation_min_sends: int = field(default=100, metadata=rule(Int(1, 1_000_000)))
-    """Sends in the reputation period below which the rate alarms stay quiet (1 to
-    1000000): one bounce in ten sends is not a page. Default: ``100``."""
-
-    reputation_period_seconds: int = field(default=3600, metadata=rule(Period(300, 86400)))
-    """Period of the reputation alarms and their volume guard, in seconds (300 to 86400,
-    a multiple of 60). Default: ``3600``."""
-
-    send_queue_age_seconds: int = field(default=900, metadata=rule(Int(60, 1_209_600)))
-    """Age of the oldest message on the send queue that raises an alarm, in seconds (60
-    to 1209600). Default: ``900`` (15 minutes)."""
-
     events_queue_age_seconds: int = field(default=3600, metadata=rule(Int(60, 1_209_600)))
     """Age of the oldest event on the events queue that raises an alarm, in seconds (60
     to 1209600; above the retries' total backoff). Default: ``3600``."""
-
-    lambda_errors_threshold: int = field(default=1, metadata=rule(Int(1, 100_000)))
-    """Errors of a function per alarm period that raise an alarm, for each function (1
-    to 100000). Default: ``1`` (records fail one by one, so an invocation error is a bug)."""
-
-    lambda_throttles_threshold: int = field(default=1, metadata=rule(Int(1, 100_000)))
-    """Throttles of a function per alarm period that raise an alarm (1 to 100000).
-    Default: ``1``."""
-
-    alarm_period_seconds: int = field(default=300, metadata=rule(Period(60, 3600)))
-    """Period of the queue-age and function alarms, in seconds (60 to 3600, a multiple
-    of 60). Default: ``300``."""
 
 
 @strict_args
@@ -331,18 +258,16 @@ class EmailEventsArgs(EmailEventsSettings):
     """The domain whose configuration set and events topic are consumed. Required."""
 
     region: str
-    """The AWS region (picks the Powertools layer; the dashboard's region). Required."""
+    """The AWS region (picks the Powertools layer). Required."""
 
     alarm_topic_arn: pulumi.Input[str]
-    """The SNS topic every alarm notifies (EmailQueue's ``alarm_topic``). Required."""
+    """The SNS topic the pipeline's alarms notify (EmailQueue's ``alarm_topic``).
+    Required."""
 
-    send_queue: EmailQueue | None = None
-    """The email queue, for its oldest-message-age alarm and the dashboard. Default:
-    ``None`` (no send-queue alarm)."""
-
-    sender_function_name: pulumi.Input[str] | None = None
-    """The Lambda sender's function name, for its error and throttle alarms. Default:
-    ``None`` (the Lambda path is off)."""
+    alarms: EmailAlarmsSettings = field(default_factory=EmailAlarmsSettings)
+    """The function thresholds and alarm period the pipeline's alarms share with the
+    stack's :class:`~serverless_mail.email_alarms.EmailAlarms`. Default:
+    ``EmailAlarmsSettings()``."""
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on the first invalid field."""
@@ -350,10 +275,10 @@ class EmailEventsArgs(EmailEventsSettings):
             raise ConfigError(
                 f"`domain` must be an EmailDomain, but {type(self.domain).__name__} was provided"
             )
-        if self.send_queue is not None and not isinstance(self.send_queue, EmailQueue):
+        if not isinstance(self.alarms, EmailAlarmsSettings):
             raise ConfigError(
-                "`send_queue` must be an EmailQueue or None, but "
-                f"{type(self.send_queue).__name__} was provided"
+                "`alarms` must be an EmailAlarmsSettings, but "
+                f"{type(self.alarms).__name__} was provided"
             )
         check_pattern("region", self.region, REGION_RE, "an AWS region code such as 'eu-west-1'")
         check_fields(self)
@@ -370,17 +295,12 @@ class EmailEventsArgs(EmailEventsSettings):
                 f"{self.webhook_timeout_seconds}: endpoints are called one after another), "
                 f"but {self.timeout_seconds} was provided: raise it or lower `batch_size`"
             )
-        for rate in ("bounce_rate", "complaint_rate"):
-            warning, critical = getattr(self, f"{rate}_warning"), getattr(self, f"{rate}_critical")
-            if warning >= critical:
-                raise ConfigError(
-                    f"`{rate}_warning` must be below `{rate}_critical` ({critical}), but "
-                    f"{warning} was provided: the warning comes first"
-                )
+        with prefixed("alarms"):
+            self.alarms.check()
 
 
 class EmailEvents(pulumi.ComponentResource):
-    """Every SES event processed: history, webhooks, alarms and a dashboard.
+    """Every SES event processed: history, webhooks and the pipeline's alarms.
 
     Attributes:
         queue / dead_letter_queue: the events queue (subscribed to the events topic)
@@ -390,8 +310,8 @@ class EmailEvents(pulumi.ComponentResource):
         function / role / log_group / event_source_mapping: the events processor.
         webhook_secret: the ``whsec_`` signing secret (a secret Output), or ``None``
             without ``webhook_urls``.
-        alarms: every alarm, by a short key (``bounce-rate-critical``, ...).
-        dashboard: the CloudWatch dashboard.
+        alarms: the pipeline's alarms, by a short key (``queue-age``, ``dlq-depth``,
+            ``function-errors``, ``function-throttles``).
         queue_url / dead_letter_queue_url / history_table_name / history_table_arn /
             function_name: what callers usually need.
     """
@@ -407,7 +327,6 @@ class EmailEvents(pulumi.ComponentResource):
     subscription: aws.sns.TopicSubscription
     webhook_secret: pulumi.Output[str] | None
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
-    dashboard: aws.cloudwatch.Dashboard
 
     def __init__(
         self,
@@ -433,7 +352,6 @@ class EmailEvents(pulumi.ComponentResource):
         self._create_function()
         self._consume_queue()
         self._create_alarms()
-        self._create_dashboard()
 
         self.queue_url = self.queue.url
         self.queue_arn = self.queue.arn
@@ -446,7 +364,6 @@ class EmailEvents(pulumi.ComponentResource):
             "dead_letter_queue_url": self.dead_letter_queue_url,
             "history_table_name": self.history_table_name,
             "function_name": self.function_name,
-            "dashboard_name": self.dashboard.dashboard_name,
         }
         if self.webhook_secret is not None:
             outputs["webhook_secret"] = self.webhook_secret
@@ -648,21 +565,22 @@ class EmailEvents(pulumi.ComponentResource):
     def _create_alarms(self) -> None:
         args = self._args
         self.alarms = {}
-        for metric, level, threshold, what in (
-            ("BounceRate", "warning", args.bounce_rate_warning, "bounce"),
-            ("BounceRate", "critical", args.bounce_rate_critical, "bounce"),
-            ("ComplaintRate", "warning", args.complaint_rate_warning, "complaint"),
-            ("ComplaintRate", "critical", args.complaint_rate_critical, "complaint"),
-        ):
-            self._reputation_alarm(f"{what}-rate-{level}", metric, level, threshold)
-        if args.send_queue is not None:
-            self._queue_age_alarm(
-                "send-queue-age", args.send_queue.name, args.send_queue_age_seconds, "email"
+
+        def alarm(key: str, **arguments: Any) -> None:
+            self.alarms[key] = metric_alarm(
+                f"{self._name}-{key}", args.alarm_topic_arn, self._child, **arguments
             )
-        self._queue_age_alarm(
-            "queue-age", self.queue.name, args.events_queue_age_seconds, "SES events"
+
+        alarm(
+            "queue-age",
+            **queue_age_alarm(
+                self.queue.name,
+                args.events_queue_age_seconds,
+                "SES events",
+                args.alarms.alarm_period_seconds,
+            ),
         )
-        self._metric_alarm(
+        alarm(
             "dlq-depth",
             description=(
                 "SES events reached the events dead-letter queue: each carries error_class "
@@ -676,144 +594,14 @@ class EmailEvents(pulumi.ComponentResource):
             period=60,
             threshold=1,
         )
-        functions: list[tuple[str, str, pulumi.Input[str]]] = [
-            ("function", "events", self.function.name)
-        ]
-        if args.sender_function_name is not None:
-            functions.append(("sender-function", "sender", args.sender_function_name))
-        for key, label, function_name in functions:
-            for metric, threshold in (
-                ("Errors", args.lambda_errors_threshold),
-                ("Throttles", args.lambda_throttles_threshold),
-            ):
-                self._metric_alarm(
-                    f"{key}-{metric.lower()}",
-                    description=(
-                        f"The {label} function reported {metric.lower()} (at least {threshold} "
-                        f"in {args.alarm_period_seconds}s): see README, Operations."
-                    ),
-                    namespace="AWS/Lambda",
-                    metric_name=metric,
-                    dimensions={"FunctionName": function_name},
-                    statistic="Sum",
-                    period=args.alarm_period_seconds,
-                    threshold=threshold,
-                )
-
-    def _reputation_alarm(self, key: str, metric: str, level: str, threshold: float) -> None:
-        args = self._args
-        period = args.reputation_period_seconds
-        self.alarms[key] = aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{key}",
-            alarm_description=(
-                f"{level.upper()}: the account's SES Reputation.{metric} is at least "
-                f"{threshold:g} while at least {args.reputation_min_sends} messages were sent "
-                f"in {period}s. AWS reviews an account at 5% bounces or 0.1% complaints: "
-                "see README, Operations."
-            ),
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            evaluation_periods=1,
-            threshold=threshold,
-            # No sends in the period means no data: not an incident.
-            treat_missing_data="notBreaching",
-            metric_queries=[
-                {
-                    "id": "rate",
-                    "metric": {
-                        "namespace": "AWS/SES",
-                        "metric_name": f"Reputation.{metric}",
-                        "period": period,
-                        "stat": "Maximum",
-                    },
-                    "return_data": False,
-                },
-                {
-                    "id": "sends",
-                    "metric": {
-                        "namespace": "AWS/SES",
-                        "metric_name": "Send",
-                        "period": period,
-                        "stat": "Sum",
-                    },
-                    "return_data": False,
-                },
-                {
-                    "id": "guarded",
-                    "expression": guarded_rate_expression(args.reputation_min_sends),
-                    "label": f"{metric} when sends >= {args.reputation_min_sends}",
-                    "return_data": True,
-                },
-            ],
-            alarm_actions=[args.alarm_topic_arn],
-            ok_actions=[args.alarm_topic_arn],
-            opts=self._child,
-        )
-
-    def _queue_age_alarm(
-        self, key: str, queue_name: pulumi.Input[str], threshold: int, what: str
-    ) -> None:
-        self._metric_alarm(
-            key,
-            description=(
-                f"The oldest {what} message has waited at least {threshold}s: the consumer "
-                "is stopped, throttled or failing, and messages expire at the queue's "
-                "retention. See README, Operations."
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateAgeOfOldestMessage",
-            dimensions={"QueueName": queue_name},
-            statistic="Maximum",
-            period=self._args.alarm_period_seconds,
-            threshold=threshold,
-        )
-
-    def _metric_alarm(
-        self,
-        key: str,
-        *,
-        description: str,
-        namespace: str,
-        metric_name: str,
-        dimensions: dict[str, pulumi.Input[str]],
-        statistic: str,
-        period: int,
-        threshold: float,
-    ) -> None:
-        topic = self._args.alarm_topic_arn
-        self.alarms[key] = aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{key}",
-            alarm_description=description,
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions=dimensions,
-            statistic=statistic,
-            period=period,
-            evaluation_periods=1,
-            threshold=threshold,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=[topic],
-            ok_actions=[topic],
-            opts=self._child,
-        )
-
-    def _create_dashboard(self) -> None:
-        args = self._args
-        send_queue = args.send_queue
-        names = pulumi.Output.all(
-            queue=self.queue.name,
-            dlq=self.dead_letter_queue.name,
-            function=self.function.name,
-            send_queue=send_queue.name if send_queue else None,
-            send_dlq=send_queue.dead_letter_queue.name if send_queue else None,
-            sender=args.sender_function_name,
-        )
-        self.dashboard = aws.cloudwatch.Dashboard(
-            f"{self._name}-dashboard",
-            dashboard_name=function_name_for(f"{self._name}-dashboard"),
-            dashboard_body=names.apply(lambda n: json.dumps(dashboard_body(args.region, n))),
-            opts=self._child,
-        )
+        for metric, threshold in (
+            ("Errors", args.alarms.lambda_errors_threshold),
+            ("Throttles", args.alarms.lambda_throttles_threshold),
+        ):
+            alarm(
+                f"function-{metric.lower()}",
+                **function_alarm("events", self.function.name, metric, threshold, args.alarms),
+            )
 
     def grant_read_history(self) -> pulumi.Output[dict[str, Any]]:
         """A statement letting the app read a message's status and timeline.
@@ -828,12 +616,6 @@ class EmailEvents(pulumi.ComponentResource):
 def extra_event_types(engagement: bool) -> tuple[str, ...]:
     """The event types this component's destination publishes."""
     return EXTRA_EVENT_TYPES + (ENGAGEMENT_EVENT_TYPES if engagement else ())
-
-
-def guarded_rate_expression(min_sends: int) -> str:
-    """Metric math: the rate, or 0 while fewer than ``min_sends`` were sent in the
-    period (CloudWatch User Guide, "Using metric math": ``IF``)."""
-    return f"IF(sends >= {min_sends}, rate, 0)"
 
 
 def events_queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
@@ -874,96 +656,6 @@ def read_history_statement(table_arn: str) -> dict[str, Any]:
         "Effect": "Allow",
         "Action": list(READ_HISTORY_ACTIONS),
         "Resource": table_arn,
-    }
-
-
-def dashboard_body(region: str, names: dict[str, str | None]) -> dict[str, Any]:
-    """The dashboard: send volume, delivery, rates, queue ages, DLQ depths, functions."""
-
-    def widget(title: str, metrics: list[list[Any]], y: int, x: int, **props: Any) -> dict:
-        return {
-            "type": "metric",
-            "x": x,
-            "y": y,
-            "width": 12,
-            "height": 6,
-            "properties": {
-                "title": title,
-                "region": region,
-                "view": "timeSeries",
-                "metrics": metrics,
-                **props,
-            },
-        }
-
-    def per_queue(metric: str, keys: tuple[str, str]) -> list[list[Any]]:
-        return [
-            ["AWS/SQS", metric, "QueueName", names[k], {"stat": "Maximum", "label": k}]
-            for k in keys
-            if names.get(k)
-        ]
-
-    functions = [k for k in ("function", "sender") if names.get(k)]
-    return {
-        "widgets": [
-            widget(
-                "SES send volume and delivery",
-                [
-                    ["AWS/SES", m, {"stat": "Sum", "label": m}]
-                    for m in ("Send", "Delivery", "Bounce", "Complaint", "Reject")
-                ],
-                0,
-                0,
-                period=300,
-            ),
-            widget(
-                "SES reputation: bounce and complaint rates",
-                [
-                    ["AWS/SES", "Reputation.BounceRate", {"stat": "Maximum"}],
-                    ["AWS/SES", "Reputation.ComplaintRate", {"stat": "Maximum"}],
-                ],
-                0,
-                12,
-                period=3600,
-                annotations={
-                    "horizontal": [
-                        {"label": "AWS review: bounces", "value": 0.05},
-                        {"label": "AWS review: complaints", "value": 0.001},
-                    ]
-                },
-            ),
-            widget(
-                "Oldest message age (s)",
-                per_queue("ApproximateAgeOfOldestMessage", ("send_queue", "queue")),
-                6,
-                0,
-                period=60,
-            ),
-            widget(
-                "Dead-letter queue depth",
-                per_queue("ApproximateNumberOfMessagesVisible", ("send_dlq", "dlq")),
-                6,
-                12,
-                period=60,
-            ),
-            widget(
-                "Function errors and throttles",
-                [
-                    [
-                        "AWS/Lambda",
-                        m,
-                        "FunctionName",
-                        names[k],
-                        {"stat": "Sum", "label": f"{k} {m}"},
-                    ]
-                    for k in functions
-                    for m in ("Errors", "Throttles")
-                ],
-                12,
-                0,
-                period=300,
-            ),
-        ]
     }
 
 

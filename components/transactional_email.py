@@ -9,7 +9,9 @@ from typing import Any, TypeVar
 
 import pulumi
 
+from .email_alarms import EmailAlarms, EmailAlarmsArgs, EmailAlarmsSettings
 from .email_domain import EmailDomain, EmailDomainArgs
+from .email_events import TYPE as EVENTS_TYPE
 from .email_events import (
     EmailEvents,
     EmailEventsArgs,
@@ -18,6 +20,7 @@ from .email_events import (
 )
 from .email_queue import EmailQueue, EmailQueueArgs
 from .errors import ConfigError
+from .lambda_sender import SERVICE_NAME as SENDER_SERVICE
 from .lambda_sender import LambdaSender, LambdaSenderArgs, LambdaSenderSettings
 from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS, SesQuotaSettings, split_send_rate
 from .settings import Email, Pattern, check_fields, prefixed, require_args, rule, strict_args
@@ -48,6 +51,7 @@ OUTPUTS: dict[str, Any] = {
     "events_queue_url": str | None,
     "history_table_name": str | None,
     "webhook_secret": str | None,
+    "dashboard_name": str,
 }
 """Every output :class:`TransactionalEmail` may have, with its type (``| None``: only
 while the path that makes it is on). ``worker_token`` and ``webhook_secret`` are
@@ -71,7 +75,7 @@ _WORKER_WIRING = {
     "max_send_rate": "ses.max_send_rate",
 }
 _VERCEL_WIRING = {"region": "email.region", "email_from": "default_from"}
-_EVENTS_WIRING = {"domain": "email.domain", "region": "email.region"}
+_EVENTS_WIRING = {"domain": "email.domain", "region": "email.region", "alarms": "alarms"}
 _QUEUE_WIRING = {
     "consumer_timeout_seconds": "lambda_sender.timeout_seconds",
     "batching_window_seconds": "lambda_sender.batching_window_seconds",
@@ -126,9 +130,16 @@ class TransactionalEmailArgs:
     events: EmailEventsSettings | Mapping[str, Any] | None = field(
         default_factory=EmailEventsSettings
     )
-    """Every SES event to a message history, signed webhooks, the reputation, queue-age,
-    function and DLQ alarms and a dashboard (a mapping of the same names is accepted), or
-    ``None`` to turn them off. Default: ``EmailEventsSettings()`` (on)."""
+    """Every SES event to a message history and signed webhooks, with the pipeline's own
+    queue-age, DLQ and function alarms (a mapping of the same names is accepted), or
+    ``None`` to turn it off: SES then publishes no events, and ``alarms`` stay.
+    Default: ``EmailEventsSettings()`` (on)."""
+
+    alarms: EmailAlarmsSettings = field(default_factory=EmailAlarmsSettings)
+    """The thresholds of the alarms every stack keeps: SES reputation (with a volume
+    guard), the send queue's age, the Lambda sender's errors, throttles, daily-quota
+    holds and sending pauses, and the events pipeline's alarms while it is on (a mapping
+    of the same names is accepted). Default: ``EmailAlarmsSettings()``."""
 
     ses: SesQuotaSettings = field(default_factory=SesQuotaSettings)
     """The account's SES send rate and its split between the two paths (a mapping of
@@ -149,14 +160,21 @@ class TransactionalEmailArgs:
             ("vercel", VercelEnvSettings),
             ("events", EmailEventsSettings),
             ("ses", SesQuotaSettings),
+            ("alarms", EmailAlarmsSettings),
         ):
             value = getattr(self, name)
+            if value is None and name in ("ses", "alarms"):
+                raise ConfigError(
+                    f"`{name}` must be a {cls.__name__} or a mapping of its fields (it cannot "
+                    "be turned off), but None was provided"
+                )
             if isinstance(value, Mapping):
                 with prefixed(name):
                     object.__setattr__(self, name, cls(**value))
             elif value is not None and not isinstance(value, cls):
                 raise ConfigError(
-                    f"`{name}` must be a {cls.__name__}, a mapping of its fields or None, "
+                    f"`{name}` must be a {cls.__name__}, a mapping of its fields"
+                    f"{'' if name in ('ses', 'alarms') else ' or None'}, "
                     f"but {type(value).__name__} was provided"
                 )
 
@@ -202,6 +220,8 @@ class TransactionalEmailArgs:
         check_fields(self)
         with prefixed("ses"):
             check_fields(_settings(self.ses))
+        with prefixed("alarms"):
+            _settings(self.alarms).check()
         self._validate_send_rates()
         check_email(
             "default_from", self.resolved_default_from, self.email.domain, display_name=True
@@ -335,21 +355,36 @@ class TransactionalEmailArgs:
         )
 
     def events_args(
-        self,
-        domain: EmailDomain,
-        *,
-        alarm_topic_arn: pulumi.Input[str],
-        send_queue: EmailQueue | None = None,
-        sender_function_name: pulumi.Input[str] | None = None,
+        self, domain: EmailDomain, *, alarm_topic_arn: pulumi.Input[str]
     ) -> EmailEventsArgs:
         """The :class:`EmailEventsArgs` for ``domain``, alarming to ``alarm_topic_arn``."""
         return EmailEventsArgs(
             domain=domain,
             region=self.email.region,
             alarm_topic_arn=alarm_topic_arn,
-            send_queue=send_queue,
-            sender_function_name=sender_function_name,
+            alarms=_settings(self.alarms),
             **_fields(_settings(self.events)),
+        )
+
+    def alarms_args(
+        self,
+        queue: EmailQueue,
+        *,
+        sender_function_name: pulumi.Input[str] | None = None,
+        events: dict[str, pulumi.Input[str]] | None = None,
+        moved_from: tuple[str, pulumi.Input[str]] | None = None,
+    ) -> EmailAlarmsArgs:
+        """The :class:`EmailAlarmsArgs` for the send ``queue`` (whose alarm topic they
+        notify), the Lambda sender's function and the events pipeline's names."""
+        return EmailAlarmsArgs(
+            region=self.email.region,
+            alarm_topic_arn=queue.alarm_topic.arn,
+            send_queue=queue,
+            sender_function_name=sender_function_name,
+            sender_service=SENDER_SERVICE if sender_function_name is not None else None,
+            events=events,
+            moved_from=moved_from,
+            **_fields(_settings(self.alarms)),
         )
 
     def vercel_args(
@@ -390,6 +425,7 @@ class TransactionalEmail(pulumi.ComponentResource):
         worker_sender: the :class:`WorkerSender`, or ``None`` when that path is off.
         vercel: the :class:`VercelEnv`, or ``None`` without Vercel settings.
         events: the :class:`EmailEvents`, or ``None`` when turned off.
+        alarms: the :class:`EmailAlarms` (always on).
         outputs: the values a stack exports (see :data:`OUTPUTS`); secrets are secret.
     """
 
@@ -397,6 +433,7 @@ class TransactionalEmail(pulumi.ComponentResource):
     worker_sender: WorkerSender | None
     vercel: VercelEnv | None
     events: EmailEvents | None
+    alarms: EmailAlarms
 
     def __init__(
         self,
@@ -411,9 +448,16 @@ class TransactionalEmail(pulumi.ComponentResource):
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
 
-        self.domain = EmailDomain(f"{name}-domain", args.email, child)
+        # SES publishes events only while the pipeline consumes them: a topic nobody
+        # reads loses them silently (and the pack's `ses-events-topic-subscribed` fails).
+        self.domain = EmailDomain(
+            f"{name}-domain",
+            dataclasses.replace(args.email, publish_events=args.events is not None),
+            child,
+        )
         self._create_aws_path(child)
         self._create_events(child)
+        self._create_alarms(child)
         self._create_worker_path(child)
         self._publish_vercel_env(child)
 
@@ -426,6 +470,7 @@ class TransactionalEmail(pulumi.ComponentResource):
             "queue_arn": self.queue.arn,
             "dead_letter_queue_url": self.queue.dead_letter_queue_url,
             "alarm_topic_arn": self.queue.alarm_topic.arn,
+            "dashboard_name": self.alarms.dashboard_name,
         }
         if self.lambda_sender is not None:
             self.outputs["lambda_function_name"] = self.lambda_sender.function_name
@@ -457,14 +502,30 @@ class TransactionalEmail(pulumi.ComponentResource):
         self.events = None
         if self._args.events is None:
             return
-        sender = self.lambda_sender
         self.events = EmailEvents(
             f"{self._name}-events",
-            self._args.events_args(
-                self.domain,
-                alarm_topic_arn=self.queue.alarm_topic.arn,
-                send_queue=self.queue,
+            self._args.events_args(self.domain, alarm_topic_arn=self.queue.alarm_topic.arn),
+            child,
+        )
+
+    def _create_alarms(self, child: pulumi.ResourceOptions) -> None:
+        sender, events = self.lambda_sender, self.events
+        # Until 0.1.0 these alarms and the dashboard were children of the EmailEvents:
+        # aliases move them here instead of replacing them.
+        events_name = f"{self._name}-events"
+        self.alarms = EmailAlarms(
+            f"{self._name}-alarms",
+            self._args.alarms_args(
+                self.queue,
                 sender_function_name=sender.function_name if sender is not None else None,
+                events={
+                    "queue": events.queue.name,
+                    "dlq": events.dead_letter_queue.name,
+                    "function": events.function.name,
+                }
+                if events is not None
+                else None,
+                moved_from=(events_name, pulumi.create_urn(events_name, EVENTS_TYPE, parent=self)),
             ),
             child,
         )

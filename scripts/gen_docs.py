@@ -42,9 +42,10 @@ API = (
     (sm.WorkerSender, sm.WorkerSenderArgs, "`url`, `script_name`, `worker_token` (secret)"),
     (sm.VercelEnv, sm.VercelEnvArgs, "`role_arn`, `oidc_provider_arn`, `variables`"),
     (sm.EmailEvents, sm.EmailEventsArgs, "`queue_url`, `history_table_name`, "
-     "`webhook_secret` (secret), `grant_read_history()`"),
+     "`webhook_secret` (secret), `grant_read_history()`, `alarms`"),
+    (sm.EmailAlarms, sm.EmailAlarmsArgs, "`alarms`, `dashboard_name`"),
     (sm.TransactionalEmail, sm.TransactionalEmailArgs, "`domain`, `queue`, "
-     "`lambda_sender`, `worker_sender`, `events`, `vercel`, `outputs`"),
+     "`lambda_sender`, `worker_sender`, `events`, `alarms`, `vercel`, `outputs`"),
 )  # fmt: skip
 
 

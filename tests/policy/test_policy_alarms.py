@@ -542,10 +542,10 @@ def test_each_rule_guards_the_real_stage(
 
     recording = stack_recordings[stack]
     removed = {
-        "ses-reputation-alarms": "mail-events-bounce-rate-",
-        "sqs-consumed-queue-age-alarm": "mail-events-send-queue-age",
+        "ses-reputation-alarms": "mail-alarms-bounce-rate-",
+        "sqs-consumed-queue-age-alarm": "mail-alarms-send-queue-age",
         "sqs-dlq-depth-alarm": "mail-queue-dlq-alarm",
-        "lambda-errors-and-throttles-alarms": "mail-events-sender-function-throttles",
+        "lambda-errors-and-throttles-alarms": "mail-alarms-sender-function-throttles",
         "ses-events-topic-subscribed": "mail-events-subscription",
     }
     for rule, prefix in removed.items():

@@ -38,6 +38,9 @@ class Plan:
     def exists(self, name: str) -> bool:
         return name in self.by_name
 
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.result["resources"] if r["type"] == type_]
+
     def input(self, name: str, path: str) -> Any:
         value: Any = self.by_name[name]["inputs"]
         for part in path.split("."):
@@ -57,6 +60,9 @@ class Plan:
         return str(self.input("mail-events-function", f"environment.variables.{variable}"))
 
     def alarm(self, name: str, path: str = "threshold") -> Any:
+        return self.input(f"mail-alarms-{name}", path)
+
+    def events_alarm(self, name: str, path: str = "threshold") -> Any:
         return self.input(f"mail-events-{name}", path)
 
     def dmarc(self) -> str:
@@ -131,9 +137,6 @@ class Case:
     """Whether the value reached the planned input it controls."""
     also: dict[str, Any] = field(default_factory=dict)
     """Other keys the value needs (``batchSize`` above 10 needs a window)."""
-    refused: str | None = None
-    """For a key a stage may not turn: a part of the one-line refusal of ``value`` (the
-    component package, which has no stage, still takes it and ``arrived`` holds there)."""
 
     @property
     def full_key(self) -> str:
@@ -420,13 +423,16 @@ CASES = [
     Case(
         "events.enabled",
         False,
+        # The pipeline and SES's publishing to the topic go; the alarms every stage keeps
+        # stay, and the plan still passes the pack (the test asserts exit 0).
         lambda p: (
             not any(n.startswith("mail-events") for n in p.by_name)
+            and not p.exists("mail-domain-events-destination")
             and "events_queue_url" not in p.result["outputs"]
+            and "history_table_name" not in p.result["outputs"]
+            and {"bounce-rate-critical", "complaint-rate-critical", "send-queue-age"}
+            <= {n.removeprefix("mail-alarms-") for n in p.by_name}
         ),
-        # The pack requires the pipeline's alarms and topic subscriber on every stage.
-        refused="the policy pack requires its SES reputation, queue-age, dead-letter and "
-        "function alarms and a subscriber on the SES events topic",
     ),
     Case(
         "events.webhookUrls",
@@ -493,20 +499,20 @@ CASES = [
         lambda p: p.input("mail-events-function", "architectures") == ["x86_64"],
     ),
     Case("events.logLevel", "DEBUG", lambda p: p.events_env("POWERTOOLS_LOG_LEVEL") == "DEBUG"),
-    Case("events.bounceRateWarning", 0.03, lambda p: p.alarm("bounce-rate-warning") == 0.03),
-    Case("events.bounceRateCritical", 0.04, lambda p: p.alarm("bounce-rate-critical") == 0.04),
+    Case("alarms.bounceRateWarning", 0.03, lambda p: p.alarm("bounce-rate-warning") == 0.03),
+    Case("alarms.bounceRateCritical", 0.04, lambda p: p.alarm("bounce-rate-critical") == 0.04),
     Case(
-        "events.complaintRateWarning",
+        "alarms.complaintRateWarning",
         0.0003,
         lambda p: p.alarm("complaint-rate-warning") == 0.0003,
     ),
     Case(
-        "events.complaintRateCritical",
+        "alarms.complaintRateCritical",
         0.0008,
         lambda p: p.alarm("complaint-rate-critical") == 0.0008,
     ),
     Case(
-        "events.reputationMinSends",
+        "alarms.reputationMinSends",
         500,
         lambda p: (
             p.alarm("bounce-rate-critical", "metricQueries.2.expression")
@@ -514,28 +520,41 @@ CASES = [
         ),
     ),
     Case(
-        "events.reputationPeriodSeconds",
+        "alarms.reputationPeriodSeconds",
         7200,
         lambda p: p.alarm("complaint-rate-critical", "metricQueries.0.metric.period") == 7200,
     ),
-    Case("events.sendQueueAgeSeconds", 600, lambda p: p.alarm("send-queue-age") == 600),
-    Case("events.eventsQueueAgeSeconds", 1800, lambda p: p.alarm("queue-age") == 1800),
+    Case("alarms.sendQueueAgeSeconds", 600, lambda p: p.alarm("send-queue-age") == 600),
+    Case("events.eventsQueueAgeSeconds", 1800, lambda p: p.events_alarm("queue-age") == 1800),
     Case(
-        "events.lambdaErrorsThreshold",
+        "alarms.lambdaErrorsThreshold",
         3,
-        lambda p: p.alarm("function-errors") == 3 and p.alarm("sender-function-errors") == 3,
+        lambda p: p.events_alarm("function-errors") == 3 and p.alarm("sender-function-errors") == 3,
     ),
     Case(
-        "events.lambdaThrottlesThreshold",
+        "alarms.lambdaThrottlesThreshold",
         2,
-        lambda p: p.alarm("function-throttles") == 2 and p.alarm("sender-function-throttles") == 2,
+        lambda p: (
+            p.events_alarm("function-throttles") == 2 and p.alarm("sender-function-throttles") == 2
+        ),
     ),
     Case(
-        "events.alarmPeriodSeconds",
+        "alarms.dailyQuotaHeldThreshold",
+        5,
+        lambda p: (
+            p.alarm("daily-quota-held") == 5
+            and p.alarm("daily-quota-held", "metricName") == "DailyQuotaHeld"
+            and p.alarm("daily-quota-held", "dimensions.service")
+            == p.env("POWERTOOLS_SERVICE_NAME")
+        ),
+    ),
+    Case(
+        "alarms.alarmPeriodSeconds",
         120,
         lambda p: (
-            p.alarm("function-errors", "period") == 120
+            p.events_alarm("function-errors", "period") == 120
             and p.alarm("send-queue-age", "period") == 120
+            and p.alarm("daily-quota-held", "period") == 120
         ),
     ),
     # dev shares 1 recipient/s, 0.3 to the Worker, over 2 Lambda instances; the Worker's
@@ -668,15 +687,6 @@ def test_a_non_default_value_reaches_the_planned_resource(
     # WHEN the key is set
     set_key(config, key, case.value)
     code, out, err = run_plan(project, config, capsys)
-    if case.refused is not None:
-        # THEN a value no stage may take is refused in one line that says why
-        assert (code, out) == (2, ""), out
-        assert (
-            err.startswith(f"serverless-mail: error: `{key}` is false, but ")
-            and err.count("\n") == 1
-        ), err
-        assert case.refused in err, err
-        return
     # THEN the plan passes and the value is in the resource input it controls
     assert code == 0, err
     assert case.arrived(Plan(json.loads(out)))
@@ -699,3 +709,43 @@ def test_an_invalid_value_exits_2_with_one_line_naming_the_key(
     assert len(lines) == 1, err
     assert lines[0].startswith("serverless-mail: error: ")
     assert f"`{key}`" in lines[0] or f"`{key}[" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("lambda_on", [True, False])
+def test_a_shipped_stage_without_the_events_pipeline_keeps_its_alarms_and_passes_the_pack(
+    stack: str, lambda_on: bool, project: Path, capsys: Any
+) -> None:
+    # GIVEN a shipped stage with the events pipeline (and maybe the Lambda path) off
+    config = dict(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"])
+    set_key(config, f"{NAMESPACE}:events.enabled", False)
+    set_key(config, f"{NAMESPACE}:lambda.enabled", lambda_on)
+    # WHEN it is planned
+    code, out, err = run_plan(project, config, capsys)
+    # THEN the pack passes with no violation at all
+    assert code == 0, err
+    plan = Plan(json.loads(out))
+    assert plan.result["violations"] == []
+    # AND nothing of the pipeline is planned, and SES publishes to no topic
+    assert not [n for n in plan.by_name if n.startswith("mail-events")]
+    assert not plan.of_type(
+        "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
+    )
+    # AND the alarms every stage keeps are there, to the stack's alarm topic
+    alarms = {n.removeprefix("mail-alarms-") for n in plan.by_name if n.startswith("mail-alarms-")}
+    expected = {
+        "bounce-rate-warning",
+        "bounce-rate-critical",
+        "complaint-rate-warning",
+        "complaint-rate-critical",
+        "send-queue-age",
+        "dashboard",
+    }
+    sender = {
+        "sender-function-errors",
+        "sender-function-throttles",
+        "daily-quota-held",
+        "sending-paused",
+    }
+    assert alarms == (expected | sender if lambda_on else expected)
+    assert plan.output("dashboard_name") == plan.input("mail-alarms-dashboard", "dashboardName")

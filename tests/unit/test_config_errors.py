@@ -12,7 +12,7 @@ import serverless_mail as sm
 import yaml
 from serverless_mail import ConfigError
 from serverless_mail.cli import main
-from serverless_mail.config import CONFIG_KEYS, NAMESPACE
+from serverless_mail.config import CONFIG_KEYS, MOVED_KEYS, NAMESPACE
 from serverless_mail.settings import Bool, Choice, ChoiceList, EmailList, Int
 
 from tests.conftest import ROOT
@@ -123,6 +123,23 @@ def test_bad_stage_exits_2_with_one_line(
     edit: Any, fragments: list[str], project: Path, capsys: Any
 ) -> None:
     assert_one_line(*plan_config(project, mutate(edit), capsys), *fragments)
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_KEYS))
+def test_an_alarm_key_left_in_the_events_section_says_where_it_moved(
+    old: str, project: Path, capsys: Any
+) -> None:
+    # GIVEN a 0.1.0 stage file with a threshold under `events`
+    new = MOVED_KEYS[old]
+    value = next(k for k in CONFIG_KEYS if k.key == f"{NAMESPACE}:{new}").default
+    config = mutate(
+        lambda c: c.setdefault(SECTION + "events", {}).update({old.split(".")[1]: value})
+    )
+    # THEN the plan stops in one line naming both keys
+    assert_one_line(
+        *plan_config(project, config, capsys),
+        f"`{NAMESPACE}:{old}` moved to `{NAMESPACE}:{new}`",
+    )
 
 
 BAD_FILES = [
@@ -288,6 +305,7 @@ COMPONENTS = [
     (sm.WorkerSender, "WorkerSenderArgs"),
     (sm.VercelEnv, "VercelEnvArgs"),
     (sm.EmailEvents, "EmailEventsArgs"),
+    (sm.EmailAlarms, "EmailAlarmsArgs"),
     (sm.TransactionalEmail, "TransactionalEmailArgs"),
 ]
 

@@ -1,6 +1,7 @@
-"""EmailEvents under the recording mocks: children, the queue policy, the role, every
-alarm's metric, threshold and guard, the dashboard, the webhook secret, the history
-grant, the function's package and environment, and every validation message."""
+"""EmailEvents under the recording mocks: children, the queue policy, the role, the
+pipeline's alarms, the webhook secret, the history grant, the function's package and
+environment, and every validation message. The alarms every stack keeps are
+test_email_alarms.py's."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from serverless_mail import ConfigError, EmailDomain, EmailDomainArgs
+from serverless_mail.email_alarms import EmailAlarmsSettings
 from serverless_mail.email_events import (
     EmailEvents,
     EmailEventsArgs,
@@ -48,9 +50,7 @@ Build = Callable[..., tuple[Recording, dict[str, Any]]]
 def build(run: Any) -> Build:
     """Plan a domain, the email queue and EmailEvents("events", ...) with ``overrides``."""
 
-    def _build(
-        *, send_queue: bool = True, sender: bool = True, **overrides: Any
-    ) -> tuple[Recording, dict[str, Any]]:
+    def _build(**overrides: Any) -> tuple[Recording, dict[str, Any]]:
         captured: dict[str, Any] = {}
 
         def program() -> None:
@@ -63,8 +63,6 @@ def build(run: Any) -> Build:
                         "domain": domain,
                         "region": REGION,
                         "alarm_topic_arn": queue.alarm_topic.arn,
-                        "send_queue": queue if send_queue else None,
-                        "sender_function_name": "mail-sender-fn" if sender else None,
                         **overrides,
                     }
                 ),
@@ -115,8 +113,7 @@ class TestChildren:
             ROLE_POLICY: 4,
             "aws:lambda/function:Function": 1,
             "aws:lambda/eventSourceMapping:EventSourceMapping": 1,
-            ALARM: 11,
-            "aws:cloudwatch/dashboard:Dashboard": 1,
+            ALARM: 4,
         }
 
     def test_queue_redrives_one_receive_after_the_functions_last_attempt(
@@ -380,88 +377,14 @@ class TestFunction:
         assert variables["EMAIL_WEBHOOK_URLS"] == "[]"
 
 
-def _guarded(metric: str, minimum: int, period: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": "rate",
-            "metric": {
-                "namespace": "AWS/SES",
-                "metricName": f"Reputation.{metric}",
-                "period": period,
-                "stat": "Maximum",
-            },
-            "returnData": False,
-        },
-        {
-            "id": "sends",
-            "metric": {
-                "namespace": "AWS/SES",
-                "metricName": "Send",
-                "period": period,
-                "stat": "Sum",
-            },
-            "returnData": False,
-        },
-        {
-            "id": "guarded",
-            "expression": f"IF(sends >= {minimum}, rate, 0)",
-            "label": f"{metric} when sends >= {minimum}",
-            "returnData": True,
-        },
-    ]
-
-
 class TestAlarms:
-    @pytest.mark.parametrize(
-        ("key", "metric", "threshold"),
-        [
-            ("bounce-rate-warning", "BounceRate", 0.02),
-            ("bounce-rate-critical", "BounceRate", 0.05),
-            ("complaint-rate-warning", "ComplaintRate", 0.0005),
-            ("complaint-rate-critical", "ComplaintRate", 0.001),
-        ],
-    )
-    def test_reputation_alarms_have_defaults_below_and_at_aws_review_with_a_volume_guard(
-        self, build: Build, key: str, metric: str, threshold: float
-    ) -> None:
-        rec, _ = build()
-        alarm = alarms(rec)[key]
-        assert alarm["threshold"] == threshold
-        assert alarm["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
-        assert alarm["evaluationPeriods"] == 1
-        assert alarm["treatMissingData"] == "notBreaching"
-        assert alarm["metricQueries"] == _guarded(metric, 100, 3600)
-        topic = arn(rec, "email-alarms")
-        assert alarm["alarmActions"] == [topic] and alarm["okActions"] == [topic]
-
-    def test_reputation_thresholds_guard_and_period_are_configurable(self, build: Build) -> None:
-        rec, _ = build(
-            bounce_rate_warning=0.01,
-            bounce_rate_critical=0.04,
-            complaint_rate_warning=0.0002,
-            complaint_rate_critical=0.0008,
-            reputation_min_sends=500,
-            reputation_period_seconds=7200,
-        )
-        found = alarms(rec)
-        assert {k: found[k]["threshold"] for k in found if "rate" in k} == {
-            "bounce-rate-warning": 0.01,
-            "bounce-rate-critical": 0.04,
-            "complaint-rate-warning": 0.0002,
-            "complaint-rate-critical": 0.0008,
-        }
-        assert found["bounce-rate-critical"]["metricQueries"] == _guarded("BounceRate", 500, 7200)
-
     @pytest.mark.parametrize(
         ("key", "namespace", "metric", "dimension", "statistic", "period", "threshold"),
         [
-            ("send-queue-age", "AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", "email-queue"), "Maximum", 300, 900),
             ("queue-age", "AWS/SQS", "ApproximateAgeOfOldestMessage", ("QueueName", "events-queue"), "Maximum", 300, 3600),
             ("dlq-depth", "AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", "events-dlq"), "Maximum", 60, 1),
             ("function-errors", "AWS/Lambda", "Errors", ("FunctionName", "events-function"), "Sum", 300, 1),
             ("function-throttles", "AWS/Lambda", "Throttles", ("FunctionName", "events-function"), "Sum", 300, 1),
-            ("sender-function-errors", "AWS/Lambda", "Errors", ("FunctionName", None), "Sum", 300, 1),
-            ("sender-function-throttles", "AWS/Lambda", "Throttles", ("FunctionName", None), "Sum", 300, 1),
         ],
     )  # fmt: skip
     def test_queue_dlq_and_function_alarms(
@@ -470,7 +393,7 @@ class TestAlarms:
         key: str,
         namespace: str,
         metric: str,
-        dimension: tuple[str, str | None],
+        dimension: tuple[str, str],
         statistic: str,
         period: int,
         threshold: int,
@@ -478,11 +401,10 @@ class TestAlarms:
         rec, _ = build()
         alarm = alarms(rec)[key]
         name, source = dimension
-        value = "mail-sender-fn" if source is None else output(rec, source, "name")
         expected = {
             "namespace": namespace,
             "metricName": metric,
-            "dimensions": {name: value},
+            "dimensions": {name: output(rec, source, "name")},
             "statistic": statistic,
             "period": period,
             "threshold": threshold,
@@ -495,65 +417,31 @@ class TestAlarms:
         assert {k: alarm[k] for k in expected} == expected
         assert "README, Operations" in alarm["alarmDescription"]
 
-    def test_queue_age_and_function_thresholds_are_configurable(self, build: Build) -> None:
-        rec, _ = build(
-            send_queue_age_seconds=600,
-            events_queue_age_seconds=7200,
-            lambda_errors_threshold=3,
-            lambda_throttles_threshold=10,
-            alarm_period_seconds=120,
-        )
-        found = alarms(rec)
-        assert [found[k]["threshold"] for k in ("send-queue-age", "queue-age")] == [600, 7200]
-        assert found["function-errors"]["threshold"] == 3
-        assert found["sender-function-throttles"]["threshold"] == 10
-        assert found["send-queue-age"]["period"] == 120
-
-    def test_without_the_send_queue_and_sender_their_alarms_are_absent(self, build: Build) -> None:
-        rec, _ = build(send_queue=False, sender=False)
+    def test_only_the_pipelines_own_alarms_are_here(self, build: Build) -> None:
+        # Reputation, send-queue and sender alarms are EmailAlarms' (on every stage).
+        rec, _ = build()
         assert sorted(alarms(rec)) == [
-            "bounce-rate-critical",
-            "bounce-rate-warning",
-            "complaint-rate-critical",
-            "complaint-rate-warning",
             "dlq-depth",
             "function-errors",
             "function-throttles",
             "queue-age",
         ]
+        assert not rec.of_type("aws:cloudwatch/dashboard:Dashboard")
 
-    def test_dashboard_shows_volume_rates_ages_dlqs_and_functions(self, build: Build) -> None:
-        rec, _ = build()
-        body = json.loads(rec.named("events-dashboard").inputs["dashboardBody"])
-        titles = [w["properties"]["title"] for w in body["widgets"]]
-        assert titles == [
-            "SES send volume and delivery",
-            "SES reputation: bounce and complaint rates",
-            "Oldest message age (s)",
-            "Dead-letter queue depth",
-            "Function errors and throttles",
-        ]
-        metrics = {w["properties"]["title"]: w["properties"]["metrics"] for w in body["widgets"]}
-        assert [m[1] for m in metrics["SES send volume and delivery"]] == [
-            "Send",
-            "Delivery",
-            "Bounce",
-            "Complaint",
-            "Reject",
-        ]
-        assert [m[3] for m in metrics["Dead-letter queue depth"]] == [
-            output(rec, "email-dlq", "name"),
-            output(rec, "events-dlq", "name"),
-        ]
-        assert [m[3] for m in metrics["Oldest message age (s)"]] == [
-            output(rec, "email-queue", "name"),
-            output(rec, "events-queue", "name"),
-        ]
-        assert {m[3] for m in metrics["Function errors and throttles"]} == {
-            output(rec, "events-function", "name"),
-            "mail-sender-fn",
-        }
-        assert all(w["properties"]["region"] == REGION for w in body["widgets"])
+    def test_thresholds_come_from_the_events_queue_age_and_the_alarm_settings(
+        self, build: Build
+    ) -> None:
+        rec, _ = build(
+            events_queue_age_seconds=7200,
+            alarms=EmailAlarmsSettings(
+                lambda_errors_threshold=3, lambda_throttles_threshold=10, alarm_period_seconds=120
+            ),
+        )
+        found = alarms(rec)
+        assert found["queue-age"]["threshold"] == 7200
+        assert found["function-errors"]["threshold"] == 3
+        assert found["function-throttles"]["threshold"] == 10
+        assert {found[k]["period"] for k in ("queue-age", "function-errors")} == {120}
 
 
 INVALID: list[tuple[dict[str, Any], str]] = [
@@ -574,18 +462,11 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"maximum_concurrency": 1}, r"`maximum_concurrency` must be between 2 and 1000, but 1"),
     ({"log_retention_days": 2}, r"`log_retention_days` must be one of CloudWatch's retention values"),
     ({"architecture": "sparc"}, r"`architecture`"),
-    ({"bounce_rate_warning": 0}, r"`bounce_rate_warning` must be above 0 and at most 1 .* but 0 was provided"),
-    ({"complaint_rate_critical": 1.5}, r"`complaint_rate_critical` must be above 0 and at most 1"),
-    ({"bounce_rate_warning": "2%"}, r"`bounce_rate_warning` must be a number above 0"),
-    ({"bounce_rate_warning": 0.05}, r"`bounce_rate_warning` must be below `bounce_rate_critical` \(0.05\), but 0.05"),
-    ({"complaint_rate_warning": 0.002}, r"`complaint_rate_warning` must be below `complaint_rate_critical`"),
-    ({"reputation_min_sends": 0}, r"`reputation_min_sends` must be between 1 and 1000000, but 0"),
-    ({"reputation_period_seconds": 3601}, r"`reputation_period_seconds` must be a multiple of 60"),
-    ({"reputation_period_seconds": 60}, r"`reputation_period_seconds` must be between 300 and 86400"),
-    ({"send_queue_age_seconds": 30}, r"`send_queue_age_seconds` must be between 60 and 1209600, but 30"),
     ({"events_queue_age_seconds": True}, r"`events_queue_age_seconds` must be a whole number"),
-    ({"lambda_errors_threshold": 0}, r"`lambda_errors_threshold` must be between 1 and 100000, but 0"),
-    ({"alarm_period_seconds": 90}, r"`alarm_period_seconds` must be a multiple of 60"),
+    ({"alarms": EmailAlarmsSettings(alarm_period_seconds=90)}, r"`alarms.alarm_period_seconds` must be a multiple of 60"),
+    ({"alarms": EmailAlarmsSettings(lambda_errors_threshold=0)}, r"`alarms.lambda_errors_threshold` must be between 1 and 100000, but 0"),
+    ({"alarms": {"alarm_period_seconds": 120}}, r"`alarms` must be an EmailAlarmsSettings, but dict"),
+    ({"send_queue": None}, r"`send_queue` is not an argument of `EmailEventsArgs`"),
 ]  # fmt: skip
 
 
@@ -611,7 +492,7 @@ class TestValidation:
         docs = field_docs(EmailEventsArgs)
         for f in dataclasses.fields(EmailEventsArgs):
             assert f.name in docs, f.name
-            required = f.default is dataclasses.MISSING
+            required = f.default is f.default_factory is dataclasses.MISSING  # type: ignore[comparison-overlap]
             assert (
                 docs[f.name].rstrip().endswith("Required.")
                 if required

@@ -1,7 +1,8 @@
-"""EmailEvents inside TransactionalEmail: on by default, off with ``events=None``, wired
-to the domain, the email queue's alarm topic and the Lambda sender; its outputs (the
-webhook secret kept secret); its settings' messages named from the aggregate; and the
-stages' offline plans, where every alarm the issue asks for is planned."""
+"""EmailEvents and EmailAlarms inside TransactionalEmail: the pipeline on by default, off
+with ``events=None`` (SES then publishes nothing, the alarms stay), wired to the domain,
+the email queue's alarm topic and the Lambda sender; their outputs (the webhook secret
+kept secret); their settings' messages named from the aggregate; and the stages' offline
+plans, where every alarm the issue asks for is planned."""
 
 from __future__ import annotations
 
@@ -28,19 +29,21 @@ EMAIL = EmailDomainArgs(
 )
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-EVERY_ALARM = {
+STACK_ALARMS = {
     "bounce-rate-warning",
     "bounce-rate-critical",
     "complaint-rate-warning",
     "complaint-rate-critical",
     "send-queue-age",
-    "queue-age",
-    "dlq-depth",
-    "function-errors",
-    "function-throttles",
+}
+SENDER_ALARMS = {
     "sender-function-errors",
     "sender-function-throttles",
+    "daily-quota-held",
+    "sending-paused",
 }
+PIPELINE_ALARMS = {"queue-age", "dlq-depth", "function-errors", "function-throttles"}
+DESTINATION = "aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination"
 
 
 def build(run: Any, **overrides: Any) -> tuple[Recording, dict[str, Any]]:
@@ -58,7 +61,7 @@ def build(run: Any, **overrides: Any) -> tuple[Recording, dict[str, Any]]:
     return run(program), captured
 
 
-def events_alarms(rec: Recording, parent: str = "mail-events") -> dict[str, dict[str, Any]]:
+def alarms_of(rec: Recording, parent: str) -> dict[str, dict[str, Any]]:
     return {
         r.name.removeprefix(parent + "-"): r.inputs
         for r in rec.of_type(ALARM)
@@ -67,18 +70,27 @@ def events_alarms(rec: Recording, parent: str = "mail-events") -> dict[str, dict
 
 
 class TestWiring:
-    def test_events_are_on_by_default_and_alarm_to_the_queues_topic(self, run: Any) -> None:
+    def test_every_alarm_is_planned_by_default_to_the_queues_topic(self, run: Any) -> None:
         rec, _ = build(run)
-        found = events_alarms(rec)
-        assert set(found) == EVERY_ALARM
+        stack, pipeline = alarms_of(rec, "mail-alarms"), alarms_of(rec, "mail-events")
+        assert set(stack) == STACK_ALARMS | SENDER_ALARMS
+        assert set(pipeline) == PIPELINE_ALARMS
         topic = rec.named("mail-queue-alarms").outputs["arn"]
-        assert all(a["alarmActions"] == [topic] for a in found.values())
-        sender = rec.named("mail-lambda-function").outputs["name"]
-        assert found["sender-function-errors"]["dimensions"] == {"FunctionName": sender}
+        assert all(a["alarmActions"] == [topic] for a in [*stack.values(), *pipeline.values()])
+        sender = rec.named("mail-lambda-function")
+        assert stack["sender-function-errors"]["dimensions"] == {
+            "FunctionName": sender.outputs["name"]
+        }
+        service = sender.inputs["environment"]["variables"]["POWERTOOLS_SERVICE_NAME"]
+        assert stack["daily-quota-held"]["dimensions"] == {"service": service}
         queue = rec.named("mail-queue-queue").outputs["name"]
-        assert found["send-queue-age"]["dimensions"] == {"QueueName": queue}
+        assert stack["send-queue-age"]["dimensions"] == {"QueueName": queue}
         subscription = rec.named("mail-events-subscription").inputs
         assert subscription["topic"] == rec.named("mail-domain-events").outputs["arn"]
+        assert (
+            rec.stack_outputs["dashboard_name"]
+            == (rec.named("mail-alarms-dashboard").inputs["dashboardName"])
+        )
 
     def test_outputs_name_the_events_queue_and_history_table(self, run: Any) -> None:
         rec, _ = build(run)
@@ -95,25 +107,47 @@ class TestWiring:
         assert variables["EMAIL_WEBHOOK_SECRET"] == secret
         assert check_stack_outputs(rec) == []
 
-    def test_events_none_turns_every_part_off(self, run: Any) -> None:
+    def test_events_none_turns_the_pipeline_and_publishing_off_and_keeps_the_alarms(
+        self, run: Any
+    ) -> None:
+        on, _ = build(run)
+        assert len(on.of_type(DESTINATION)) == 2
         rec, _ = build(run, events=None)
-        assert [
-            r.name for r in rec.resources if (r.parent_name or "").startswith("mail-events")
-        ] == []
+        assert [r.name for r in rec.resources if r.name.startswith("mail-events")] == []
         assert not {"events_queue_url", "history_table_name"} & set(rec.stack_outputs)
+        assert rec.of_type(DESTINATION) == []
+        assert set(alarms_of(rec, "mail-alarms")) == STACK_ALARMS | SENDER_ALARMS
+        body = rec.named("mail-alarms-dashboard").inputs["dashboardBody"]
+        assert "mail-events" not in body
 
     def test_without_the_lambda_path_the_senders_alarms_are_absent(self, run: Any) -> None:
         rec, _ = build(run, lambda_sender=None)
-        assert set(events_alarms(rec)) == EVERY_ALARM - {
-            "sender-function-errors",
-            "sender-function-throttles",
-        }
+        assert set(alarms_of(rec, "mail-alarms")) == STACK_ALARMS
 
-    def test_settings_reach_the_component(self, run: Any) -> None:
-        rec, _ = build(run, events={"bounce_rate_critical": 0.04, "reputation_min_sends": 250})
-        alarm = events_alarms(rec)["bounce-rate-critical"]
+    def test_settings_reach_the_components(self, run: Any) -> None:
+        rec, _ = build(
+            run,
+            alarms={
+                "bounce_rate_critical": 0.04,
+                "reputation_min_sends": 250,
+                "lambda_errors_threshold": 4,
+            },
+            events={"events_queue_age_seconds": 1200},
+        )
+        alarm = alarms_of(rec, "mail-alarms")["bounce-rate-critical"]
         assert alarm["threshold"] == 0.04
         assert alarm["metricQueries"][2]["expression"] == "IF(sends >= 250, rate, 0)"
+        pipeline = alarms_of(rec, "mail-events")
+        assert pipeline["function-errors"]["threshold"] == 4
+        assert pipeline["queue-age"]["threshold"] == 1200
+        assert alarms_of(rec, "mail-alarms")["sender-function-errors"]["threshold"] == 4
+
+    def test_the_alarms_of_0_1_0_move_instead_of_being_replaced(self, run: Any) -> None:
+        rec, _ = build(run)
+        aliases = {r.name: r.options.get("aliases") for r in rec.resources}
+        assert aliases["mail-alarms-bounce-rate-critical"] == ["mail-events-bounce-rate-critical"]
+        assert aliases["mail-alarms-dashboard"] == ["mail-events-dashboard"]
+        assert aliases["mail-alarms-sending-paused"] is None
 
 
 class TestValidation:
@@ -125,11 +159,7 @@ class TestValidation:
                 {"webhook_urls": ["http://app.example.com/h"]},
                 r"`events\.webhook_urls\[0\]` must be an https:// URL",
             ),
-            (
-                {"complaint_rate_warning": 0.01},
-                r"`events\.complaint_rate_warning` must be below `events\.complaint_rate_critical`",
-            ),
-            ({"bounce_rate": 0.1}, r"`events\.bounce_rate` is not an argument"),
+            ({"bounce_rate_critical": 0.1}, r"`events\.bounce_rate_critical` is not an argument"),
             ("on", r"`events` must be a EmailEventsSettings, a mapping of its fields or None"),
         ],
     )
@@ -138,6 +168,25 @@ class TestValidation:
     ) -> None:
         with pytest.raises(ConfigError, match=message):
             build(run, events=events)
+
+    @pytest.mark.parametrize(
+        ("alarms", "message"),
+        [
+            (
+                {"complaint_rate_warning": 0.01},
+                r"`alarms\.complaint_rate_warning` must be below `alarms\.complaint_rate_critical`",
+            ),
+            ({"alarm_period_seconds": 90}, r"`alarms\.alarm_period_seconds` must be a multiple"),
+            ({"bounce_rate": 0.1}, r"`alarms\.bounce_rate` is not an argument"),
+            (None, r"`alarms` must be a EmailAlarmsSettings or a mapping .* cannot be turned off"),
+            ("on", r"`alarms` must be a EmailAlarmsSettings, a mapping of its fields, but str"),
+        ],
+    )
+    def test_alarm_messages_name_the_aggregates_argument(
+        self, run: Any, alarms: Any, message: str
+    ) -> None:
+        with pytest.raises(ConfigError, match=message):
+            build(run, alarms=alarms)
 
 
 class TestStagePlans:
@@ -151,10 +200,8 @@ class TestStagePlans:
             "aws:sqs/queue:Queue",
             "aws:lambda/function:Function",
             "aws:dynamodb/table:Table",
-            "aws:cloudwatch/dashboard:Dashboard",
             ALARM,
         } <= types
-        assert set(events_alarms(rec)) >= EVERY_ALARM - {
-            "sender-function-errors",
-            "sender-function-throttles",
-        }
+        assert set(alarms_of(rec, "mail-events")) == PIPELINE_ALARMS
+        assert set(alarms_of(rec, "mail-alarms")) == STACK_ALARMS | SENDER_ALARMS
+        assert rec.named("mail-alarms-dashboard").type == "aws:cloudwatch/dashboard:Dashboard"

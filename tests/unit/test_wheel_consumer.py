@@ -184,6 +184,7 @@ def test_components_are_registered_with_their_type_tokens(consumer: dict[str, An
         f"{COMPONENT}LambdaSender",
         f"{COMPONENT}WorkerSender",
         f"{COMPONENT}EmailEvents",
+        f"{COMPONENT}EmailAlarms",
     }
 
 
