@@ -23,7 +23,7 @@ import pulumi_aws as aws
 from .email_queue import EmailQueue
 from .errors import ConfigError
 from .lambda_sender import function_name_for
-from .settings import Int, Rule, check_fields, require_args, rule, strict_args
+from .settings import Int, Number, check_fields, require_args, rule, strict_args
 from .validation import is_unresolved
 
 __all__ = [
@@ -66,31 +66,8 @@ REVIEW_RATES = {"BounceRate": 0.05, "ComplaintRate": 0.001}
 "Amazon SES sending review process FAQs")."""
 
 
-@dataclass(frozen=True)
-class Rate(Rule):
-    """A rate such as ``0.05`` (5%): a number above 0 and at most 1."""
-
-    type_name = "number"
-
-    def check(self, key: str, value: Any) -> None:
-        if is_unresolved(value):
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(
-                f"`{key}` must be a number above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
-                f"but {value!r} ({type(value).__name__}) was provided"
-            )
-        if not 0 < value <= 1:
-            raise ConfigError(
-                f"`{key}` must be above 0 and at most 1 (a rate, e.g. 0.05 for 5%), "
-                f"but {value} was provided"
-            )
-
-    def describe(self) -> str:
-        return "number, above 0 and at most 1 (0.05 is 5%)"
-
-    def invalid_example(self) -> Any:
-        return 1.5
+RATE = Number(0, 1, example_invalid=1.5, hint="a rate: 0.05 is 5%")
+"""A rate such as ``0.05`` (5%): a number above 0 and at most 1."""
 
 
 @dataclass(frozen=True)
@@ -115,19 +92,19 @@ class EmailAlarmsSettings:
     """What a stage may set on :class:`EmailAlarms` (and on the events pipeline's own
     alarms); :class:`EmailAlarmsArgs` adds the wiring."""
 
-    bounce_rate_warning: float = field(default=0.02, metadata=rule(Rate()))
+    bounce_rate_warning: float = field(default=0.02, metadata=rule(RATE))
     """``Reputation.BounceRate`` (above 0, at most 1) that raises the warning alarm.
     Default: ``0.02`` (2%; AWS reviews an account at 5%)."""
 
-    bounce_rate_critical: float = field(default=0.05, metadata=rule(Rate()))
+    bounce_rate_critical: float = field(default=0.05, metadata=rule(RATE))
     """``Reputation.BounceRate`` that raises the critical alarm; above the warning.
     Default: ``0.05`` (AWS's review threshold)."""
 
-    complaint_rate_warning: float = field(default=0.0005, metadata=rule(Rate()))
+    complaint_rate_warning: float = field(default=0.0005, metadata=rule(RATE))
     """``Reputation.ComplaintRate`` (above 0, at most 1) that raises the warning alarm.
     Default: ``0.0005`` (0.05%; AWS reviews an account at 0.1%)."""
 
-    complaint_rate_critical: float = field(default=0.001, metadata=rule(Rate()))
+    complaint_rate_critical: float = field(default=0.001, metadata=rule(RATE))
     """``Reputation.ComplaintRate`` that raises the critical alarm; above the warning.
     Default: ``0.001`` (AWS's review threshold)."""
 

@@ -10,16 +10,12 @@ path paces its own share.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from .errors import ConfigError
-from .settings import Rule, rule, strict_args
-from .validation import is_unresolved
+from .settings import Number, rule, strict_args
 
 __all__ = [
     "MAX_DELAY_SECONDS",
     "MAX_RECIPIENTS",
-    "Number",
     "SesQuotaSettings",
     "split_send_rate",
 ]
@@ -31,41 +27,6 @@ the SES v2 ``SendEmail`` limit)."""
 MAX_DELAY_SECONDS = 900
 """The longest ``DelaySeconds`` SQS allows on one message (SQS API Reference,
 ``SendMessage``); a paced or throttled message is deferred by at most this per hop."""
-
-
-@dataclass(frozen=True)
-class Number(Rule):
-    """A number (integer or decimal) in ``(low, high]``, or ``[low, high]`` when
-    ``low_inclusive``."""
-
-    low: float
-    high: float
-    low_inclusive: bool = False
-    example_invalid: float = -1.0
-    type_name = "number"
-
-    def check(self, key: str, value: Any) -> None:
-        if is_unresolved(value):
-            return
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(
-                f"`{key}` must be a number {self._range()}, but {value!r} "
-                f"({type(value).__name__}) was provided"
-            )
-        above = value >= self.low if self.low_inclusive else value > self.low
-        if not (above and value <= self.high):
-            raise ConfigError(f"`{key}` must be {self._range()}, but {value} was provided")
-
-    def _range(self) -> str:
-        if self.low_inclusive:
-            return f"from {self.low:g} to {self.high:g}"
-        return f"above {self.low:g} and at most {self.high:g}"
-
-    def describe(self) -> str:
-        return f"number, {self._range()}"
-
-    def invalid_example(self) -> Any:
-        return self.example_invalid
 
 
 @strict_args

@@ -44,6 +44,7 @@ __all__ = [
     "Email",
     "EmailList",
     "Int",
+    "Number",
     "Pattern",
     "Rule",
     "check_fields",
@@ -74,6 +75,44 @@ class Rule:
     def invalid_example(self) -> Any:
         """A value this rule refuses (used by the config contract test)."""
         return {"not": "valid"}
+
+
+@dataclass(frozen=True)
+class Number(Rule):
+    """A number (integer or decimal) in ``(low, high]``, or ``[low, high]`` when
+    ``low_inclusive``."""
+
+    low: float
+    high: float
+    low_inclusive: bool = False
+    example_invalid: float = -1.0
+    hint: str = ""
+    """Said after the range in messages and docs, e.g. ``a rate: 0.05 is 5%``."""
+    type_name = "number"
+
+    def check(self, key: str, value: Any) -> None:
+        if is_unresolved(value):
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"`{key}` must be a number {self._range()}, but {value!r} "
+                f"({type(value).__name__}) was provided"
+            )
+        above = value >= self.low if self.low_inclusive else value > self.low
+        if not (above and value <= self.high):
+            raise ConfigError(f"`{key}` must be {self._range()}, but {value} was provided")
+
+    def _range(self) -> str:
+        hint = f" ({self.hint})" if self.hint else ""
+        if self.low_inclusive:
+            return f"from {self.low:g} to {self.high:g}{hint}"
+        return f"above {self.low:g} and at most {self.high:g}{hint}"
+
+    def describe(self) -> str:
+        return f"number, {self._range()}"
+
+    def invalid_example(self) -> Any:
+        return self.example_invalid
 
 
 @dataclass(frozen=True)
