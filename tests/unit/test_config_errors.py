@@ -13,7 +13,15 @@ import yaml
 from serverless_mail import ConfigError
 from serverless_mail.cli import main
 from serverless_mail.config import CONFIG_KEYS, MOVED_KEYS, NAMESPACE
-from serverless_mail.settings import Bool, Choice, ChoiceList, EmailList, Int
+from serverless_mail.settings import (
+    Bool,
+    Choice,
+    ChoiceList,
+    EmailList,
+    Int,
+    field_docs,
+    field_rule,
+)
 
 from tests.conftest import ROOT
 from tests.unit.test_config_contract import base_stage, set_key
@@ -204,6 +212,31 @@ def test_unknown_argument_is_a_config_error_with_a_suggestion(cls: type) -> None
     with pytest.raises(ConfigError, match=rf"^`{typo}` is not an argument of `{cls.__name__}` "
                        rf"\(did you mean `{first}`\?\); its arguments are: "):  # fmt: skip
         cls(**{typo: 1})
+
+
+@pytest.mark.parametrize("cls", ARGS_CLASSES, ids=lambda c: c.__name__)
+def test_every_field_says_its_default_or_that_it_is_required(cls: type) -> None:
+    import dataclasses
+
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        required = f.default is f.default_factory is dataclasses.MISSING
+        text = docs.get(f.name, "").rstrip()
+        assert text.endswith("Required.") if required else "Default:" in text, f.name
+
+
+# A token being rotated out is a secret Output, never a stage value: nothing to check.
+RULELESS = {("WorkerSenderSettings", "previous_worker_token")}
+
+
+@pytest.mark.parametrize(
+    "cls", [c for c in ARGS_CLASSES if c.__name__.endswith("Settings")], ids=lambda c: c.__name__
+)
+def test_every_setting_carries_its_rule(cls: type) -> None:
+    import dataclasses
+
+    missing = {(cls.__name__, f.name) for f in dataclasses.fields(cls) if field_rule(f) is None}
+    assert missing <= RULELESS
 
 
 @pytest.mark.parametrize("cls", ARGS_CLASSES, ids=lambda c: c.__name__)

@@ -4,7 +4,6 @@ and every validation message."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -16,11 +15,9 @@ from serverless_mail.email_alarms import (
     MOVED_CHILDREN,
     EmailAlarms,
     EmailAlarmsArgs,
-    EmailAlarmsSettings,
 )
 from serverless_mail.email_queue import EmailQueue
 from serverless_mail.mocking import Recording
-from serverless_mail.settings import field_docs, field_rule
 
 REGION = "eu-west-1"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -302,13 +299,3 @@ class TestValidation:
     ) -> None:
         with pytest.raises(ConfigError, match=message):
             build(**overrides)
-
-    def test_every_field_documents_its_default(self) -> None:
-        docs = field_docs(EmailAlarmsArgs)
-        for f in dataclasses.fields(EmailAlarmsArgs):
-            required = f.default is f.default_factory is dataclasses.MISSING  # type: ignore[comparison-overlap]
-            text = docs[f.name].rstrip()
-            assert text.endswith("Required.") if required else "Default:" in text, f.name
-
-    def test_every_setting_carries_its_rule(self) -> None:
-        assert all(field_rule(f) is not None for f in dataclasses.fields(EmailAlarmsSettings))

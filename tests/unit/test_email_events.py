@@ -5,7 +5,6 @@ test_email_alarms.py's."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import re
@@ -19,13 +18,11 @@ from serverless_mail.email_alarms import EmailAlarmsSettings
 from serverless_mail.email_events import (
     EmailEvents,
     EmailEventsArgs,
-    EmailEventsSettings,
     events_package_archive,
 )
 from serverless_mail.email_queue import EmailQueue
 from serverless_mail.lambda_package import lambda_package_bytes, source_code_hash
 from serverless_mail.mocking import Recording, Secret
-from serverless_mail.settings import field_docs, field_rule
 
 from functions.events.config import EventsConfig
 
@@ -487,17 +484,3 @@ class TestValidation:
 
         with pytest.raises(ConfigError, match="`domain` must be an EmailDomain, but str"):
             run(program)
-
-    def test_every_field_documents_its_default(self) -> None:
-        docs = field_docs(EmailEventsArgs)
-        for f in dataclasses.fields(EmailEventsArgs):
-            assert f.name in docs, f.name
-            required = f.default is f.default_factory is dataclasses.MISSING  # type: ignore[comparison-overlap]
-            assert (
-                docs[f.name].rstrip().endswith("Required.")
-                if required
-                else ("Default:" in docs[f.name])
-            ), f.name
-
-    def test_every_setting_carries_its_rule(self) -> None:
-        assert all(field_rule(f) is not None for f in dataclasses.fields(EmailEventsSettings))
