@@ -21,14 +21,10 @@ Its policy builders and constants are reused instead.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import os
-import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 import pulumi
@@ -48,20 +44,9 @@ from .email_queue import (
     redrive_policy,
 )
 from .errors import ConfigError
-from .lambda_package import (
-    EVENTS_HANDLER,
-    RUNTIME,
-    lambda_package_bytes,
-    powertools_layer_arn,
-    source_code_hash,
-)
-from .lambda_sender import (
-    LOG_RETENTION_DAYS,
-    function_name_for,
-    lambda_trust_policy,
-    log_write_statement,
-    policy_document,
-)
+from .lambda_package import EVENTS_HANDLER
+from .lambda_sender import LOG_RETENTION_DAYS, function_name_for
+from .queue_function import Grant, QueueFunctionSpec, create_queue_function
 from .settings import (
     Bool,
     Choice,
@@ -347,10 +332,7 @@ class EmailEvents(pulumi.ComponentResource):
         self._publish_every_event_type()
         self._create_history_table()
         self._create_webhook_secret()
-        self._create_log_group()
-        self._create_role()
         self._create_function()
-        self._consume_queue()
         self._create_alarms()
 
         self.queue_url = self.queue.url
@@ -470,51 +452,8 @@ class EmailEvents(pulumi.ComponentResource):
         )
         self.webhook_secret = pulumi.Output.secret(pulumi.Output.concat("whsec_", key.base64))
 
-    def _create_log_group(self) -> None:
-        # Before the function, so retention applies from the first line.
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{self._name}-logs",
-            name=f"/aws/lambda/{self._function_name}",
-            retention_in_days=self._args.log_retention_days,
-            opts=self._child,
-        )
-
-    def _create_role(self) -> None:
-        self.role = aws.iam.Role(
-            f"{self._name}-role",
-            assume_role_policy=json.dumps(lambda_trust_policy()),
-            description=f"Execution role of the {self._function_name} SES events processor",
-            opts=self._child,
-        )
-        grants: list[tuple[str, pulumi.Output[dict[str, Any]]]] = [
-            (
-                "consume-queue",
-                self.queue.arn.apply(
-                    lambda arn: queue_statement("ConsumeEvents", CONSUME_MESSAGES_ACTIONS, arn)
-                ),
-            ),
-            (
-                "dead-letter",
-                self.dead_letter_queue.arn.apply(
-                    lambda arn: queue_statement("SendDeadLetters", DEAD_LETTER_SEND_ACTIONS, arn)
-                ),
-            ),
-            ("history", self.table.arn.apply(history_write_statement)),
-            ("logs", self.log_group.arn.apply(log_write_statement)),
-        ]
-        self.role_policies = [
-            aws.iam.RolePolicy(
-                f"{self._name}-allow-{key}",
-                role=self.role.id,
-                policy=statement.apply(lambda s: json.dumps(policy_document([s]))),
-                opts=self._child,
-            )
-            for key, statement in grants
-        ]
-
     def _create_function(self) -> None:
         args = self._args
-        archive, code_hash = events_package_archive()
         environment: dict[str, pulumi.Input[str]] = {
             "EMAIL_HISTORY_TABLE": self.table.name,
             "EMAIL_HISTORY_TTL_DAYS": str(args.history_ttl_days),
@@ -530,37 +469,47 @@ class EmailEvents(pulumi.ComponentResource):
         }
         if self.webhook_secret is not None:
             environment["EMAIL_WEBHOOK_SECRET"] = self.webhook_secret
-        self.function = aws.lambda_.Function(
-            f"{self._name}-function",
-            name=self._function_name,
-            description="serverless-mail: SES events to the message history and webhooks",
-            role=self.role.arn,
-            runtime=RUNTIME,
-            handler=EVENTS_HANDLER,
-            architectures=[args.architecture],
-            code=pulumi.FileArchive(str(archive)),
-            source_code_hash=code_hash,
-            layers=[powertools_layer_arn(args.region, args.architecture)],
-            timeout=args.timeout_seconds,
-            memory_size=args.memory_mb,
-            environment={"variables": environment},
-            logging_config={"log_format": "Text", "log_group": self.log_group.name},
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.log_group, *self.role_policies]
+        grants: list[Grant] = [
+            (
+                "consume-queue",
+                self.queue.arn.apply(
+                    lambda arn: queue_statement("ConsumeEvents", CONSUME_MESSAGES_ACTIONS, arn)
+                ),
             ),
+            (
+                "dead-letter",
+                self.dead_letter_queue.arn.apply(
+                    lambda arn: queue_statement("SendDeadLetters", DEAD_LETTER_SEND_ACTIONS, arn)
+                ),
+            ),
+            ("history", self.table.arn.apply(history_write_statement)),
+        ]
+        built = create_queue_function(
+            self,
+            self._name,
+            self._function_name,
+            QueueFunctionSpec(
+                package="events",
+                handler=EVENTS_HANDLER,
+                description="serverless-mail: SES events to the message history and webhooks",
+                role_description=(
+                    f"Execution role of the {self._function_name} SES events processor"
+                ),
+                environment=environment,
+                region=args.region,
+                architecture=args.architecture,
+                timeout_seconds=args.timeout_seconds,
+                memory_mb=args.memory_mb,
+                log_retention_days=args.log_retention_days,
+                queue_arn=self.queue.arn,
+                batch_size=args.batch_size,
+                maximum_concurrency=args.maximum_concurrency,
+            ),
+            grants,
         )
-
-    def _consume_queue(self) -> None:
-        args = self._args
-        self.event_source_mapping = aws.lambda_.EventSourceMapping(
-            f"{self._name}-queue-events",
-            event_source_arn=self.queue.arn,
-            function_name=self.function.arn,
-            batch_size=args.batch_size,
-            function_response_types=["ReportBatchItemFailures"],
-            scaling_config={"maximum_concurrency": args.maximum_concurrency},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_policies),
-        )
+        self.log_group, self.role = built.log_group, built.role
+        self.role_policies, self.function = built.role_policies, built.function
+        self.event_source_mapping = built.event_source_mapping
 
     def _create_alarms(self) -> None:
         args = self._args
@@ -657,19 +606,3 @@ def read_history_statement(table_arn: str) -> dict[str, Any]:
         "Action": list(READ_HISTORY_ACTIONS),
         "Resource": table_arn,
     }
-
-
-@functools.cache
-def events_package_archive() -> tuple[Path, str]:
-    """The events function's deterministic package, written once per content to the
-    temp directory, and its ``source_code_hash``."""
-    data = lambda_package_bytes(package="events")
-    code_hash = source_code_hash(data)
-    cache = Path(tempfile.gettempdir()) / "serverless-mail"
-    target = cache / f"events-{hashlib.sha256(data).hexdigest()}.zip"
-    if not (target.is_file() and target.read_bytes() == data):
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-    return target, code_hash

@@ -11,9 +11,11 @@ same bytes and the same hash, and Pulumi does not redeploy the function.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import os
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -29,6 +31,7 @@ __all__ = [
     "build_lambda_package",
     "functions_dir",
     "lambda_package_bytes",
+    "package_archive",
     "powertools_layer_arn",
     "source_code_hash",
 ]
@@ -124,3 +127,19 @@ def source_code_hash(package: Path | bytes) -> str:
     """Base64 SHA-256 of the zip, the form of `aws.lambda_.Function.source_code_hash`."""
     data = package if isinstance(package, bytes) else package.read_bytes()
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@functools.cache
+def package_archive(package: str = _PACKAGE) -> tuple[Path, str]:
+    """The deterministic package of ``functions/<package>``, written once per content to
+    the temp directory, and its ``source_code_hash``."""
+    data = lambda_package_bytes(package=package)
+    code_hash = source_code_hash(data)
+    cache = Path(tempfile.gettempdir()) / "serverless-mail"
+    target = cache / f"{package}-{hashlib.sha256(data).hexdigest()}.zip"
+    if not (target.is_file() and target.read_bytes() == data):
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target, code_hash

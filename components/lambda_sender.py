@@ -3,14 +3,8 @@ role, log group with retention, DynamoDB idempotency table and SQS event source.
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 import pulumi
@@ -19,13 +13,8 @@ import pulumi_aws as aws
 from .email_domain import REGION_RE, EmailDomain
 from .email_queue import EmailQueue, derived_visibility_timeout, queue_statement
 from .errors import ConfigError
-from .lambda_package import (
-    HANDLER,
-    RUNTIME,
-    lambda_package_bytes,
-    powertools_layer_arn,
-    source_code_hash,
-)
+from .lambda_package import HANDLER
+from .queue_function import Grant, QueueFunctionSpec, create_queue_function
 from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS
 from .settings import Bool, Choice, Int, check_fields, require_args, rule, strict_args
 from .validation import check_email, check_pattern
@@ -33,7 +22,6 @@ from .validation import check_email, check_pattern
 __all__ = [
     "IDEMPOTENCY_TABLE_ACTIONS",
     "LOG_RETENTION_DAYS",
-    "LOG_WRITE_ACTIONS",
     "LambdaSender",
     "LambdaSenderArgs",
     "function_name_for",
@@ -51,10 +39,6 @@ IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:DeleteItem",
 )
 """The item actions Powertools' DynamoDB idempotency layer uses, and nothing else."""
-
-LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
-"""Writing to the function's own log group; the group exists before the function, so
-``logs:CreateLogGroup`` is not granted."""
 
 LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
@@ -243,12 +227,8 @@ class LambdaSender(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         self._function_name = function_name_for(name)
 
-        self._create_log_group()
         self._create_idempotency_table()
-        self._create_role()
-        self._grant_permissions()
         self._create_function()
-        self._subscribe_to_queue()
 
         self.function_name = self.function.name
         self.function_arn = self.function.arn
@@ -264,16 +244,6 @@ class LambdaSender(pulumi.ComponentResource):
             }
         )
 
-    def _create_log_group(self) -> None:
-        # Created before the function so retention applies from the first line (Lambda
-        # would otherwise create the group itself, without retention).
-        self.log_group = aws.cloudwatch.LogGroup(
-            f"{self._name}-logs",
-            name=f"/aws/lambda/{self._function_name}",
-            retention_in_days=self._args.log_retention_days,
-            opts=self._child,
-        )
-
     def _create_idempotency_table(self) -> None:
         self.table = aws.dynamodb.Table(
             f"{self._name}-idempotency",
@@ -286,17 +256,9 @@ class LambdaSender(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _create_role(self) -> None:
-        self.role = aws.iam.Role(
-            f"{self._name}-role",
-            assume_role_policy=json.dumps(lambda_trust_policy()),
-            description=f"Execution role of the {self._function_name} email sender",
-            opts=self._child,
-        )
-
-    def _grant_permissions(self) -> None:
+    def _grants(self) -> list[Grant]:
         queue, domain = self._args.queue, self._args.domain
-        grants: list[tuple[str, pulumi.Output[dict[str, Any]]]] = [
+        grants: list[Grant] = [
             ("consume-queue", queue.grant_consume_messages()),
             ("dead-letter", queue.grant_dead_letter_send()),
             (
@@ -307,26 +269,16 @@ class LambdaSender(pulumi.ComponentResource):
             ),
             ("send-email", domain.grant_send_email()),
             ("idempotency", self.table.arn.apply(idempotency_table_statement)),
-            ("logs", self.log_group.arn.apply(log_write_statement)),
         ]
         # The handler both reads the queue and writes rejected messages to the DLQ, so
         # with a KMS key it needs to generate data keys as well as decrypt.
         key = queue.grant_encryption_key_use(send=True)
         if key is not None:
             grants.append(("queue-key", key))
-        self.role_policies = [
-            aws.iam.RolePolicy(
-                f"{self._name}-allow-{key_name}",
-                role=self.role.id,
-                policy=statement.apply(lambda s: json.dumps(policy_document([s]))),
-                opts=self._child,
-            )
-            for key_name, statement in grants
-        ]
+        return grants
 
     def _create_function(self) -> None:
         args = self._args
-        archive, code_hash = package_archive()
         environment: dict[str, pulumi.Input[str]] = {
             "EMAIL_DEFAULT_FROM": args.default_from,
             "EMAIL_DOMAIN": args.domain.domain,
@@ -344,42 +296,32 @@ class LambdaSender(pulumi.ComponentResource):
             environment["EMAIL_MAX_SEND_RATE"] = format_rate(
                 instance_send_rate(args.max_send_rate, args.maximum_concurrency)
             )
-        self.function = aws.lambda_.Function(
-            f"{self._name}-function",
-            name=self._function_name,
-            description="serverless-mail: sends queued email through SES v2",
-            role=self.role.arn,
-            runtime=RUNTIME,
-            handler=HANDLER,
-            architectures=[args.architecture],
-            code=pulumi.FileArchive(str(archive)),
-            source_code_hash=code_hash,
-            layers=[powertools_layer_arn(args.region, args.architecture)],
-            timeout=args.timeout_seconds,
-            memory_size=args.memory_mb,
-            reserved_concurrent_executions=args.reserved_concurrency,
-            environment={"variables": environment},
-            logging_config={"log_format": "Text", "log_group": self.log_group.name},
-            # Without the policies the first invocations fail to log or send.
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.log_group, *self.role_policies]
+        built = create_queue_function(
+            self,
+            self._name,
+            self._function_name,
+            QueueFunctionSpec(
+                package="lambda_sender",
+                handler=HANDLER,
+                description="serverless-mail: sends queued email through SES v2",
+                role_description=f"Execution role of the {self._function_name} email sender",
+                environment=environment,
+                region=args.region,
+                architecture=args.architecture,
+                timeout_seconds=args.timeout_seconds,
+                memory_mb=args.memory_mb,
+                log_retention_days=args.log_retention_days,
+                queue_arn=args.queue.arn,
+                batch_size=args.batch_size,
+                maximum_concurrency=args.maximum_concurrency,
+                batching_window_seconds=args.batching_window_seconds,
+                reserved_concurrency=args.reserved_concurrency,
             ),
+            self._grants(),
         )
-
-    def _subscribe_to_queue(self) -> None:
-        args = self._args
-        # Lambda checks the role can read the queue when the mapping is created, and
-        # IAM is eventually consistent: the policies must exist first.
-        self.event_source_mapping = aws.lambda_.EventSourceMapping(
-            f"{self._name}-queue-events",
-            event_source_arn=args.queue.arn,
-            function_name=self.function.arn,
-            batch_size=args.batch_size,
-            maximum_batching_window_in_seconds=args.batching_window_seconds,
-            function_response_types=["ReportBatchItemFailures"],
-            scaling_config={"maximum_concurrency": args.maximum_concurrency},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.role_policies),
-        )
+        self.log_group, self.role = built.log_group, built.role
+        self.role_policies, self.function = built.role_policies, built.function
+        self.event_source_mapping = built.event_source_mapping
 
 
 def instance_send_rate(path_rate: float, maximum_concurrency: int) -> float:
@@ -398,41 +340,6 @@ def function_name_for(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:64]
 
 
-@functools.cache
-def package_archive() -> tuple[Path, str]:
-    """The deterministic package, written once per content to the temp directory,
-    and its ``source_code_hash``."""
-    data = lambda_package_bytes()
-    code_hash = source_code_hash(data)
-    cache = Path(tempfile.gettempdir()) / "serverless-mail"
-    target = cache / f"{hashlib.sha256(data).hexdigest()}.zip"
-    if not (target.is_file() and target.read_bytes() == data):
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(data)
-        os.replace(partial, target)
-    return target, code_hash
-
-
-def lambda_trust_policy() -> dict[str, Any]:
-    """The execution role's trust policy: only the Lambda service may assume it."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
-
-
-def policy_document(statements: list[dict[str, Any]]) -> dict[str, Any]:
-    """An IAM policy document holding ``statements``."""
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
 def idempotency_table_statement(table_arn: str) -> dict[str, Any]:
     """Item reads and writes on the idempotency table, nothing else."""
     return {
@@ -440,14 +347,4 @@ def idempotency_table_statement(table_arn: str) -> dict[str, Any]:
         "Effect": "Allow",
         "Action": list(IDEMPOTENCY_TABLE_ACTIONS),
         "Resource": table_arn,
-    }
-
-
-def log_write_statement(log_group_arn: str) -> dict[str, Any]:
-    """Writing log streams of the one log group; ``:*`` names its streams."""
-    return {
-        "Sid": "WriteOwnLogs",
-        "Effect": "Allow",
-        "Action": list(LOG_WRITE_ACTIONS),
-        "Resource": f"{log_group_arn}:*",
     }

@@ -18,10 +18,9 @@ from serverless_mail.email_alarms import EmailAlarmsSettings
 from serverless_mail.email_events import (
     EmailEvents,
     EmailEventsArgs,
-    events_package_archive,
 )
 from serverless_mail.email_queue import EmailQueue
-from serverless_mail.lambda_package import lambda_package_bytes, source_code_hash
+from serverless_mail.lambda_package import lambda_package_bytes, package_archive, source_code_hash
 from serverless_mail.mocking import Recording, Secret
 
 from functions.events.config import EventsConfig
@@ -345,7 +344,7 @@ class TestFunction:
         assert "events/handler.py" in names and "events/message_tag.py" in names
         assert all(n.startswith("events/") and n.endswith(".py") for n in names)
         assert rec.named("events-function").inputs["sourceCodeHash"] == source_code_hash(data)
-        assert events_package_archive()[0].read_bytes() == data
+        assert package_archive("events")[0].read_bytes() == data
 
     def test_a_missing_events_folder_fails_the_plan_not_the_function(self, tmp_path) -> None:
         with pytest.raises(FileNotFoundError, match="functions/events is missing"):
