@@ -25,7 +25,7 @@ import hashlib
 import json
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -45,8 +45,15 @@ from .email_queue import (
 )
 from .errors import ConfigError
 from .lambda_package import EVENTS_HANDLER
-from .lambda_sender import LOG_RETENTION_DAYS, function_name_for
-from .queue_function import Grant, QueueFunctionSpec, create_queue_function
+from .lambda_sender import function_name_for
+from .queue_function import (
+    LOG_RETENTION_DAYS,
+    Architecture,
+    Grant,
+    LogLevel,
+    QueueFunctionSpec,
+    create_queue_function,
+)
 from .settings import (
     Bool,
     Choice,
@@ -73,9 +80,6 @@ __all__ = [
 ]
 
 TYPE = "serverless-mail:index:EmailEvents"
-
-Architecture = Literal["arm64", "x86_64"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 DELIVERY_EVENT_TYPES = (
     "SEND",

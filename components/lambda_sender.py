@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import pulumi
 import pulumi_aws as aws
@@ -14,23 +14,26 @@ from .email_domain import REGION_RE, EmailDomain
 from .email_queue import EmailQueue, derived_visibility_timeout, queue_statement
 from .errors import ConfigError
 from .lambda_package import HANDLER
-from .queue_function import Grant, QueueFunctionSpec, create_queue_function
+from .queue_function import (
+    LOG_RETENTION_DAYS,
+    Architecture,
+    Grant,
+    LogLevel,
+    QueueFunctionSpec,
+    create_queue_function,
+)
 from .ses_quota import MAX_DELAY_SECONDS, MAX_RECIPIENTS
 from .settings import Bool, Choice, Int, check_fields, require_args, rule, strict_args
 from .validation import check_email, check_pattern
 
 __all__ = [
     "IDEMPOTENCY_TABLE_ACTIONS",
-    "LOG_RETENTION_DAYS",
     "LambdaSender",
     "LambdaSenderArgs",
     "function_name_for",
 ]
 
 TYPE = "serverless-mail:index:LambdaSender"
-
-Architecture = Literal["arm64", "x86_64"]
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:GetItem",
@@ -39,13 +42,6 @@ IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:DeleteItem",
 )
 """The item actions Powertools' DynamoDB idempotency layer uses, and nothing else."""
-
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-    1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)  # fmt: skip
-"""The retention values CloudWatch Logs accepts (PutRetentionPolicy); "never expire"
-is not offered."""
 
 SERVICE_NAME = "serverless-mail-sender"
 """``POWERTOOLS_SERVICE_NAME``: the ``service`` key of every log line."""

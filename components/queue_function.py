@@ -16,7 +16,10 @@ import pulumi_aws as aws
 from .lambda_package import RUNTIME, package_archive, powertools_layer_arn
 
 __all__ = [
+    "LOG_RETENTION_DAYS",
     "LOG_WRITE_ACTIONS",
+    "Architecture",
+    "LogLevel",
     "QueueFunction",
     "QueueFunctionSpec",
     "create_queue_function",
@@ -24,6 +27,16 @@ __all__ = [
     "log_write_statement",
     "policy_document",
 ]
+
+Architecture = Literal["arm64", "x86_64"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+"""The retention values CloudWatch Logs accepts (PutRetentionPolicy); "never expire"
+is not offered."""
 
 LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 """Writing to the function's own log group; the group exists before the function, so
@@ -44,7 +57,7 @@ class QueueFunctionSpec:
     role_description: str
     environment: Mapping[str, pulumi.Input[str]]
     region: str
-    architecture: Literal["arm64", "x86_64"]
+    architecture: Architecture
     timeout_seconds: int
     memory_mb: int
     log_retention_days: int
