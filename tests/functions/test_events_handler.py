@@ -182,7 +182,6 @@ def plan(hook_server: tuple[Hook, str, Path]) -> Plan:
                 domain=domain,
                 region=REGION,
                 alarm_topic_arn=queue.alarm_topic.arn,
-                send_queue=queue,
                 webhook_urls=(f"{base}/a", f"{base}/b?token=abc"),
                 webhook_timeout_seconds=2,
                 max_attempts=MAX_ATTEMPTS,
