@@ -1,4 +1,6 @@
-"""The message ``id`` as an SES message tag value, reversibly.
+"""The SES message tags the senders set on every message: ``message_id`` and ``queued_at``.
+
+``message_id`` carries the message ``id``, reversibly.
 
 SES v2 tag values may hold only ASCII letters, digits, ``_`` and ``-``, at most 256
 characters (SES API Reference v2, MessageTag); the contract's ``id`` is 1 to 128
@@ -14,6 +16,11 @@ A value starting with ``_`` is always an encoded one, so decoding is unambiguous
 ``functions/events/`` and ``functions/lambda_sender/`` (each function is packaged on its
 own); the Worker has the same rule (``functions/worker/src/ses.js``); the vectors in
 ``functions/schema/message-id-tag-vectors.json`` pin all three.
+
+``queued_at`` carries when the message entered the send queue (the SQS message's
+``SentTimestamp``, the Cloudflare Queue message's ``timestamp``): epoch milliseconds as
+decimal digits, inside SES's alphabet as they are. Both names are reserved: the schema's
+``x-tags`` lists them and both senders refuse them in a message's ``tags``.
 """
 
 from __future__ import annotations
@@ -22,12 +29,22 @@ import base64
 import binascii
 import re
 
-__all__ = ["MESSAGE_ID_TAG", "decode_message_id", "encode_message_id"]
+__all__ = [
+    "MESSAGE_ID_TAG",
+    "QUEUED_AT_TAG",
+    "decode_message_id",
+    "decode_queued_at",
+    "encode_message_id",
+]
 
 MESSAGE_ID_TAG = "message_id"
 """The tag that carries the message ``id`` into SES events."""
+QUEUED_AT_TAG = "queued_at"
+"""The tag that carries the message's enqueue time (epoch milliseconds) into SES events."""
 
 _PLAIN = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,255}")
+# 15 digits reach past the year 9999, the last one a datetime can hold.
+_EPOCH_MS = re.compile(r"[0-9]{1,15}")
 _ENCODED_PREFIX = "_"
 
 
@@ -52,3 +69,11 @@ def decode_message_id(value: str) -> str:
         return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"not a message id tag value: {value!r}") from exc
+
+
+def decode_queued_at(value: str) -> int:
+    """The epoch milliseconds a ``queued_at`` tag value carries; raises ``ValueError`` on a
+    malformed value."""
+    if not _EPOCH_MS.fullmatch(value):
+        raise ValueError(f"not a queued_at tag value: {value!r}")
+    return int(value)

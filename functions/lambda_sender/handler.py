@@ -22,6 +22,11 @@ Each record ends one of four ways:
   reason ends in the refusal code, e.g. `[display-name-address]`.
 
 SES receives every address re-serialised by address.py, never the producer's text.
+
+Every send carries the SES tag `queued_at`: when the message entered the queue (the
+record's `SentTimestamp`; a re-enqueued copy carries the original's as its `queued_at`
+attribute), so the events processor can record the message's `queued` item. It is kept
+out of the idempotency payload: a producer's retry of the same id is still a duplicate.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ from .errors import (
     TransientSendError,
 )
 from .message import Email, build_send_email_request, parse_message, recipient_count
+from .message_tag import decode_queued_at
 from .pacing import MAX_DELAY_SECONDS, TokenBucket, backoff_delay
 from .schema import load_schema
 from .ses_errors import classify
@@ -92,9 +98,14 @@ QUOTA_HOLD_LIMIT_SECONDS = 25 * 60 * 60
 # read timeouts, below): a paced send that cannot start before that is deferred.
 SEND_MARGIN_SECONDS = 15.0
 METRICS_NAMESPACE = "serverless-mail"
-# Hop counts travel as message attributes of the re-enqueued copy.
+# Hop counts, and the original's enqueue time, travel as message attributes of the
+# re-enqueued copy.
 THROTTLE_HOPS = "throttle_hops"
 QUOTA_HELD_SINCE = "quota_held_since"
+QUEUED_AT = "queued_at"
+# SQS keeps a message at most 14 days (MessageRetentionPeriod's maximum, SQS Developer
+# Guide): an enqueue time claimed further back than that was not our copy's.
+MAX_QUEUED_AGE_MS = 14 * 24 * 60 * 60 * 1000
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "serverless-mail-sender"))
 
@@ -206,12 +217,15 @@ _processor = ConcurrentBatchProcessor(_executor)
 @idempotent_function(
     data_keyword_argument="message", config=_idempotency_config, persistence_store=_persistence
 )
-def _send_once(message: dict[str, Any]) -> dict[str, Any]:
+def _send_once(message: dict[str, Any], queued_at: int | None) -> dict[str, Any]:
     # Raising on any failure makes Powertools delete the in-progress record: a
     # transient failure is never stored as done, and a permanent one leaves no record
-    # that would hide a corrected resend of the same id.
+    # that would hide a corrected resend of the same id. Only `message` is hashed.
     request = build_send_email_request(
-        message, default_from=CONFIG.default_from, configuration_set=CONFIG.configuration_set
+        message,
+        default_from=CONFIG.default_from,
+        configuration_set=CONFIG.configuration_set,
+        queued_at=queued_at,
     )
     _pace(recipient_count(message))
     try:
@@ -255,7 +269,7 @@ def _record_handler(record: SQSRecord) -> str:
         "recipient_count": email.recipient_count,
     }
     try:
-        result = _send_once(message=email.fields)
+        result = _send_once(message=email.fields, queued_at=_queued_at(record))
     except PermanentSendError as exc:
         return _dead_letter(record, email, exc.error_class, exc.reason)
     except IdempotencyValidationError:
@@ -306,8 +320,29 @@ def _record_handler(record: SQSRecord) -> str:
 
 
 def _attribute(record: SQSRecord, name: str) -> str | None:
-    value = record.message_attributes[name]
-    return value.string_value if value is not None else None
+    # Read as plain JSON: Powertools' accessor raises KeyError on an attribute without a
+    # `stringValue` (a producer's Binary one), which would fail the record every time.
+    value = (record.get("messageAttributes") or {}).get(name)
+    return value.get("stringValue") if isinstance(value, dict) else None
+
+
+def _queued_at(record: SQSRecord) -> int | None:
+    """When the message first entered the queue, in epoch milliseconds.
+
+    That is the record's `SentTimestamp`, unless the record is our re-enqueued copy and
+    carries the original's in `queued_at`. A producer can set that attribute too, so it
+    is believed only if it is not later than the record's own `SentTimestamp` nor more
+    than `MAX_QUEUED_AGE_MS` before it.
+    """
+    try:
+        sent = decode_queued_at(str(record.attributes.get("SentTimestamp")))
+    except ValueError:
+        return None
+    try:
+        claimed = decode_queued_at(_attribute(record, QUEUED_AT) or "")
+    except ValueError:
+        return sent
+    return claimed if sent - MAX_QUEUED_AGE_MS <= claimed <= sent else sent
 
 
 def _on_throttled(
@@ -372,8 +407,9 @@ def _requeue(
 
     A new message starts at receive count 0, while a redelivery of this one (or a
     visibility change) keeps counting toward maxReceiveCount: waiting this way never
-    sends a good message to the DLQ. The copy keeps the producer's attributes; the body
-    and its `id` are unchanged, so idempotency still sends it once.
+    sends a good message to the DLQ. The copy keeps the producer's attributes and adds
+    the original's enqueue time (`queued_at`); the body and its `id` are unchanged, so
+    idempotency still sends it once.
     """
     if CONFIG.queue_url is None:
         # Without the queue's URL (an environment the component did not plan), fall
@@ -386,6 +422,9 @@ def _requeue(
     }
     for name, value in hops.items():
         attributes[name] = {"DataType": "Number", "StringValue": value}
+    queued_at = _queued_at(record)
+    if queued_at is not None:
+        attributes[QUEUED_AT] = {"DataType": "Number", "StringValue": str(queued_at)}
     try:
         _client("sqs").send_message(
             QueueUrl=CONFIG.queue_url,

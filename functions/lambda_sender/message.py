@@ -1,10 +1,10 @@
 """The message contract in code: parse a record body, check it, build the SES request.
 
-The schema carries the structural rules; the rules JSON Schema cannot express
-(`x-limits`, the mailbox syntax of `x-mailbox`, the header allow-list of `x-headers`
-and the `from` domain) are checked here, with the numbers and lists read from the
-schema so both senders share one source. SES receives every mailbox re-serialised by
-`address.parse_mailbox`, never the producer's text.
+The schema carries the structural rules; the rules it leaves to code (`x-limits`, the
+mailbox syntax of `x-mailbox`, the header allow-list of `x-headers`, the reserved tag
+names of `x-tags`) and the `from` domain are checked here, with the numbers and lists
+read from the schema so both senders share one source. SES receives every mailbox
+re-serialised by `address.parse_mailbox`, never the producer's text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from .address import AddressError, parse_mailbox
 from .errors import InvalidMessageError
-from .message_tag import MESSAGE_ID_TAG, encode_message_id
+from .message_tag import MESSAGE_ID_TAG, QUEUED_AT_TAG, encode_message_id
 from .schema import MessageSchema
 
 __all__ = [
@@ -116,6 +116,7 @@ def parse_message(body: str, schema: MessageSchema, domain: str) -> Email:
         raise InvalidMessageError(error)
     _check_mailboxes(fields)
     _check_headers(fields.get("headers") or {}, schema)
+    _check_tags(fields.get("tags") or {}, schema)
     count = recipient_count(fields)
     if count > schema.max_recipients:
         raise InvalidMessageError(
@@ -158,10 +159,28 @@ def _check_headers(headers: dict[str, str], schema: MessageSchema) -> None:
         seen.add(name.lower())
 
 
+def _check_tags(tags: dict[str, str], schema: MessageSchema) -> None:
+    for name in tags:
+        if name in schema.reserved_tags:
+            raise InvalidMessageError(
+                f"`tags`: {name!r} is a reserved tag name: the sender sets "
+                f"{' and '.join(schema.reserved_tags)} on every message itself; "
+                "rename the tag [reserved-tag]"
+            )
+
+
 def build_send_email_request(
-    fields: dict[str, Any], *, default_from: str, configuration_set: str
+    fields: dict[str, Any],
+    *,
+    default_from: str,
+    configuration_set: str,
+    queued_at: int | None = None,
 ) -> dict[str, Any]:
-    """The keyword arguments of SES v2 ``send_email`` for a checked message."""
+    """The keyword arguments of SES v2 ``send_email`` for a checked message.
+
+    ``queued_at`` (epoch milliseconds) is when the message entered the queue; it travels
+    as a tag, outside ``fields``, so the idempotency hash of ``fields`` never sees it.
+    """
     destination = {
         key: canonical_mailboxes(fields.get(name))
         for name, key in (("to", "ToAddresses"), ("cc", "CcAddresses"), ("bcc", "BccAddresses"))
@@ -188,13 +207,13 @@ def build_send_email_request(
     }
     if fields.get("reply_to"):
         request["ReplyToAddresses"] = canonical_mailboxes(fields["reply_to"])
-    tags = [
-        {"Name": k, "Value": v}
-        for k, v in (fields.get("tags") or {}).items()
-        if k != MESSAGE_ID_TAG
-    ]
+    # parse_message refused the reserved names in `tags`, so these are added once.
+    tags = [{"Name": k, "Value": v} for k, v in (fields.get("tags") or {}).items()]
     # Our `id` travels as a tag so every SES event of this message names it (the
     # events processor keys the message history on it); encoded into SES's tag alphabet.
     tags.append({"Name": MESSAGE_ID_TAG, "Value": encode_message_id(fields["id"])})
+    if queued_at is not None:
+        # The events processor records the message's `queued` item from it.
+        tags.append({"Name": QUEUED_AT_TAG, "Value": str(queued_at)})
     request["EmailTags"] = tags
     return request

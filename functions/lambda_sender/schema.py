@@ -43,6 +43,7 @@ _ANNOTATIONS = frozenset(
         "x-limits",
         "x-mailbox",
         "x-headers",
+        "x-tags",
     }
 )
 _ASSERTIONS = frozenset(
@@ -114,6 +115,10 @@ class MessageSchema:
             raise SchemaError(
                 "`x-headers` must give the lists `allowed`, `allowedPrefixes` and `refusedPrefixes`"
             ) from exc
+        try:
+            self.reserved_tags = tuple(str(n) for n in document["x-tags"]["reserved"])
+        except (KeyError, TypeError) as exc:
+            raise SchemaError("`x-tags` must give the list `reserved`") from exc
         self._patterns: dict[str, re.Pattern[str]] = {}
         self._check(document, "#")
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def test_send_request_carries_config_set_tags_headers_reply_to_cc_bcc(
             )
         )
         moto_aws.sesv2.create_email_identity(EmailIdentity=f"news.{DOMAIN}")
-        lambda_poll()
+        rounds = lambda_poll()
     finally:
         events.unregister("before-call.sesv2.SendEmail", unique_id="spy")
 
@@ -93,9 +94,11 @@ def test_send_request_carries_config_set_tags_headers_reply_to_cc_bcc(
         "BccAddresses": ["d@example.org"],
     }
     assert request["ReplyToAddresses"] == ["help@example.org"]
+    [record] = rounds[0].response_records
     assert request["EmailTags"] == [
         {"Name": "category", "Value": "welcome"},
         {"Name": "message_id", "Value": "m-2"},
+        {"Name": "queued_at", "Value": record["attributes"]["SentTimestamp"]},
     ]
     simple = request["Content"]["Simple"]
     assert simple["Headers"] == [{"Name": "X-Campaign", "Value": "welcome"}]
@@ -287,6 +290,173 @@ class TestPacing:
         assert len(rounds) >= 2
         sent = sorted(m["subject"] for m in moto_aws.sent_mail())
         assert sent == sorted(f"Subject d-{i}" for i in range(8))
+        assert moto_aws.dead_letters() == []
+
+
+@pytest.fixture
+def ses_requests(lambda_module) -> Iterator[list[dict[str, Any]]]:
+    """Every SendEmail request body, refused ones too (registered before any fault)."""
+    calls: list[dict[str, Any]] = []
+
+    def spy(params: dict[str, Any], **_: Any) -> None:
+        calls.append(json.loads(params["body"]))
+
+    events = lambda_module._client("sesv2").meta.events
+    events.register_first("before-call.sesv2.SendEmail", spy, unique_id="ses-requests")
+    try:
+        yield calls
+    finally:
+        events.unregister("before-call.sesv2.SendEmail", unique_id="ses-requests")
+
+
+def tag(request: dict[str, Any], name: str) -> str | None:
+    return next((t["Value"] for t in request["EmailTags"] if t["Name"] == name), None)
+
+
+def queued_at_attribute(value: str, data_type: str = "Number") -> dict[str, Any]:
+    return {"queued_at": {"DataType": data_type, "StringValue": value}}
+
+
+class TestQueuedAt:
+    """Each send tags when its message first entered the queue: the SQS SentTimestamp of
+    the producer's message, kept by every re-enqueued copy."""
+
+    def test_the_send_is_tagged_with_the_records_sent_timestamp(
+        self, moto_aws, lambda_poll, ses_requests
+    ):
+        moto_aws.send(message("qa-1"))
+
+        rounds = lambda_poll()
+
+        [record] = rounds[0].response_records
+        [request] = ses_requests
+        assert tag(request, "queued_at") == record["attributes"]["SentTimestamp"]
+        assert tag(request, "message_id") == "qa-1"
+
+    @pytest.mark.parametrize("wait", ["throttled", "paced", "quota_held"])
+    def test_a_requeued_copy_still_tags_the_original_enqueue_time(
+        self,
+        moto_aws,
+        lambda_poll,
+        lambda_faults,
+        lambda_module,
+        lambda_context,
+        ses_requests,
+        monkeypatch,
+        wait,
+    ):
+        # GIVEN a message that has to wait once on the queue as a delayed copy
+        ids = ["qa-2"]
+        if wait == "throttled":
+            lambda_faults["Subject qa-2"] = [("TooManyRequestsException", 429)]
+        elif wait == "quota_held":
+            lambda_faults["Subject qa-2"] = [TestDailyQuota.QUOTA]
+            monkeypatch.setattr(lambda_module, "MAX_DELAY_SECONDS", 1)
+        else:
+            from lambda_sender.pacing import TokenBucket
+
+            # 1 recipient/s and half a second to send in: the second message's turn is
+            # after the invocation must stop sending.
+            monkeypatch.setattr(lambda_module, "_bucket", TokenBucket(1.0))
+            monkeypatch.setattr(lambda_context, "get_remaining_time_in_millis", lambda: 15_500)
+            ids = ["qa-2", "qa-3"]
+        for id in ids:
+            moto_aws.send(message(id))
+
+        # WHEN the queue is drained, the copy a while after the original
+        rounds = lambda_poll(max_wait=15)
+
+        # THEN a copy was sent later than the original, carrying the original's time
+        originals = {
+            json.loads(r["body"])["id"]: r["attributes"]["SentTimestamp"]
+            for r in rounds[0].response_records
+        }
+        copies = [r for round_ in rounds[1:] for r in round_.response_records]
+        assert copies, "nothing was re-enqueued"
+        for copy in copies:
+            original = originals[json.loads(copy["body"])["id"]]
+            assert int(copy["attributes"]["SentTimestamp"]) > int(original)
+            assert copy["messageAttributes"]["queued_at"]["stringValue"] == original
+        # AND every SES request of each message, the copy's included, tags that time
+        assert sorted(m["subject"] for m in moto_aws.sent_mail()) == [f"Subject {i}" for i in ids]
+        assert len(ses_requests) == 2  # the refused and the sent one, or both sent
+        for request in ses_requests:
+            assert tag(request, "queued_at") == originals[tag(request, "message_id")]
+
+    @pytest.mark.parametrize(
+        ("claimed", "data_type"),
+        [
+            (str(int(time.time() * 1000) + 3_600_000), "Number"),  # an hour ahead
+            (str(int(time.time() * 1000) - 15 * 86_400_000), "Number"),  # past SQS retention
+            ("1700000000000.5", "Number"),
+            ("-1", "Number"),
+            ("yesterday", "String"),
+        ],
+        ids=["future", "older-than-14-days", "fraction", "negative", "not-a-number"],
+    )
+    def test_an_implausible_queued_at_attribute_falls_back_to_the_sent_timestamp(
+        self, moto_aws, lambda_poll, ses_requests, claimed, data_type
+    ):
+        moto_aws.sqs.send_message(
+            QueueUrl=moto_aws.queue_url,
+            MessageBody=json.dumps(message("qa-4")),
+            MessageAttributes=queued_at_attribute(claimed, data_type),
+        )
+
+        rounds = lambda_poll()
+
+        [record] = rounds[0].response_records
+        [request] = ses_requests
+        assert tag(request, "queued_at") == record["attributes"]["SentTimestamp"]
+        assert tag(request, "queued_at") != claimed
+
+    def test_a_binary_queued_at_attribute_falls_back_instead_of_failing_the_record(
+        self, lambda_module
+    ):
+        from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+        # As Lambda delivers a Binary attribute: no `stringValue` at all.
+        record = SQSRecord(
+            {
+                "attributes": {"SentTimestamp": "1795427970250"},
+                "messageAttributes": {
+                    "queued_at": {"binaryValue": "AQI=", "dataType": "Binary"},
+                },
+            }
+        )
+
+        assert lambda_module._queued_at(record) == 1795427970250
+
+    def test_a_plausible_queued_at_attribute_is_kept(self, moto_aws, lambda_poll, ses_requests):
+        # What a copy looks like: the original's time, at most 14 days before its own.
+        claimed = str(int(time.time() * 1000) - 13 * 86_400_000)
+        moto_aws.sqs.send_message(
+            QueueUrl=moto_aws.queue_url,
+            MessageBody=json.dumps(message("qa-5")),
+            MessageAttributes=queued_at_attribute(claimed),
+        )
+
+        lambda_poll()
+
+        [request] = ses_requests
+        assert tag(request, "queued_at") == claimed
+
+    def test_a_producer_retry_with_a_later_sent_timestamp_is_still_a_duplicate(
+        self, moto_aws, lambda_poll, ses_requests
+    ):
+        moto_aws.send(message("qa-6"))
+        first = lambda_poll()
+        time.sleep(0.01)
+        moto_aws.send(message("qa-6"))
+
+        second = lambda_poll()
+
+        assert int(second[0].response_records[0]["attributes"]["SentTimestamp"]) > int(
+            first[0].response_records[0]["attributes"]["SentTimestamp"]
+        )
+        assert [r.failures for r in second] == [[]]
+        assert len(ses_requests) == 1
+        assert len(moto_aws.sent_mail()) == 1
         assert moto_aws.dead_letters() == []
 
 

@@ -15,6 +15,7 @@ sys.path.insert(0, str(FUNCTIONS))
 
 from lambda_sender.errors import InvalidMessageError, SchemaError  # noqa: E402
 from lambda_sender.message import build_send_email_request, is_on_domain, parse_message  # noqa: E402
+from lambda_sender.message_tag import MESSAGE_ID_TAG, QUEUED_AT_TAG  # noqa: E402
 from lambda_sender.schema import MessageSchema, load_schema  # noqa: E402
 
 SCHEMA_DOC = json.loads((FUNCTIONS / "schema" / "message.schema.json").read_text())
@@ -38,6 +39,8 @@ def test_shared_vector(case):
         with pytest.raises(InvalidMessageError) as raised:
             parse_message(serialized(case["message"]), schema, VECTORS["domain"])
         assert raised.value.reason
+        if "code" in case:
+            assert raised.value.reason.endswith(f"[{case['code']}]")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
@@ -98,3 +101,44 @@ def test_default_from_is_used_when_message_has_none():
     assert "ReplyToAddresses" not in request
     assert request["EmailTags"] == [{"Name": "message_id", "Value": "a"}]
     assert "Headers" not in request["Content"]["Simple"]
+
+
+def test_the_schema_reserves_exactly_the_tags_the_sender_sets():
+    assert SCHEMA_DOC["x-tags"]["reserved"] == [MESSAGE_ID_TAG, QUEUED_AT_TAG]
+    assert load_schema().reserved_tags == (MESSAGE_ID_TAG, QUEUED_AT_TAG)
+
+
+@pytest.mark.parametrize("name", [MESSAGE_ID_TAG, QUEUED_AT_TAG])
+def test_a_reserved_tag_name_is_refused_naming_it_and_the_fix(name):
+    body = serialized({"id": "a", "to": "a@x.io", "subject": "s", "text": "t", "tags": {name: "1"}})
+
+    with pytest.raises(
+        InvalidMessageError,
+        match=(
+            rf"^`tags`: '{name}' is a reserved tag name: the sender sets message_id and "
+            r"queued_at on every message itself; rename the tag \[reserved-tag\]$"
+        ),
+    ):
+        parse_message(body, load_schema(), "x.io")
+
+
+def test_a_schema_without_reserved_tags_is_refused():
+    doc = json.loads(json.dumps(SCHEMA_DOC))
+    del doc["x-tags"]
+    with pytest.raises(SchemaError, match="`x-tags` must give the list `reserved`"):
+        MessageSchema(doc)
+
+
+def test_the_enqueue_time_is_tagged_after_the_id_and_outside_the_fields():
+    fields = {"id": "a", "to": "a@x.io", "subject": "s", "text": "t", "tags": {"kind": "k"}}
+
+    request = build_send_email_request(
+        fields, default_from="noreply@x.io", configuration_set="cs", queued_at=1700000000123
+    )
+
+    assert request["EmailTags"] == [
+        {"Name": "kind", "Value": "k"},
+        {"Name": "message_id", "Value": "a"},
+        {"Name": "queued_at", "Value": "1700000000123"},
+    ]
+    assert fields == {"id": "a", "to": "a@x.io", "subject": "s", "text": "t", "tags": {"kind": "k"}}

@@ -57,3 +57,15 @@ class TestEncoding:
     def test_a_malformed_tag_value_is_refused(self, value: str) -> None:
         with pytest.raises(ValueError, match="not a message id tag value"):
             events_tag.decode_message_id(value)
+
+
+class TestQueuedAt:
+    @pytest.mark.parametrize("module", MODULES)
+    def test_epoch_milliseconds_are_their_own_tag_value(self, module: ModuleType) -> None:
+        assert SES_TAG_VALUE.fullmatch("1700000000123")
+        assert module.decode_queued_at("1700000000123") == 1700000000123
+
+    @pytest.mark.parametrize("value", ["", "-1", "1.5", "1e12", " 1", "\uff11", "1" * 16])
+    def test_anything_but_up_to_15_ascii_digits_is_refused(self, value: str) -> None:
+        with pytest.raises(ValueError, match="not a queued_at tag value"):
+            events_tag.decode_queued_at(value)

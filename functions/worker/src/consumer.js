@@ -32,6 +32,8 @@ export const QUOTA_HOLD_SECONDS = 60 * 60;
 export const MAX_HOPS = 200;
 /** Queues refuse a longer `delaySeconds` (https://developers.cloudflare.com/queues/platform/limits/). */
 export const MAX_DELAY_SECONDS = 43_200;
+/** Queues keep a message at most 14 days (same limits page): an enqueue time claimed further back was not our copy's. */
+export const MAX_QUEUED_AGE_MS = 14 * 24 * 60 * 60 * 1000;
 
 /**
  * The Worker's `queue` handler.
@@ -85,16 +87,16 @@ export async function handleQueue(batch, env) {
 
 /** Validate the message and, if it is valid, claim its id in the duplicate guard. */
 async function ticketFor(msg, env) {
-  const { message, hops } = unwrap(msg.body);
+  const { message, hops, queuedAt } = unwrap(msg.body, msg.timestamp);
   const id = typeof message?.id === "string" ? message.id : null;
   const errors = validateMessage(message, env.EMAIL_DOMAIN);
   if (errors.length > 0) return { msg, message, id, hops, errors };
   const print = await fingerprint(message);
   const guard = guardFor(env, id);
-  return { msg, message, id, hops, errors, print, guard, claim: await guard.claim(id, print) };
+  return { msg, message, id, hops, queuedAt, errors, print, guard, claim: await guard.claim(id, print) };
 }
 
-async function processMessage({ msg, message, id, hops, errors, print, guard, claim }, env, client, run) {
+async function processMessage({ msg, message, id, hops, queuedAt, errors, print, guard, claim }, env, client, run) {
   if (errors.length > 0) {
     const summary = errors.map((e) => `${e.path || "/"}: ${e.error}`).join("; ");
     await deadLetter(msg, env, { reason: `invalid message: ${summary}`.slice(0, 2000), errorClass: "InvalidMessage", details: errors });
@@ -123,16 +125,16 @@ async function processMessage({ msg, message, id, hops, errors, print, guard, cl
   if (run.held) {
     // A batch-mate found the daily quota spent: this one would only be refused too.
     await guard.release(id, print);
-    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: holdSeconds(), event: "held_for_quota", fields: { message_id: id } });
+    await requeue(msg, env, message, { hops: hops + 1, queuedAt, delaySeconds: holdSeconds(), event: "held_for_quota", fields: { message_id: id } });
     return;
   }
   const turn = await run.pacer.take(recipients);
   if (turn.deferMs !== undefined) {
     await guard.release(id, print);
-    await requeue(msg, env, message, { hops, delaySeconds: Math.ceil(turn.deferMs / 1000), event: "paced_later", fields: { message_id: id, recipients } });
+    await requeue(msg, env, message, { hops, queuedAt, delaySeconds: Math.ceil(turn.deferMs / 1000), event: "paced_later", fields: { message_id: id, recipients } });
     return;
   }
-  const outcome = await sendEmail(client, env, message);
+  const outcome = await sendEmail(client, env, message, queuedAt);
   if (outcome.kind === "sent") {
     // Recorded while the lane moves on to its next message (awaited before the handler
     // returns). If it fails the mail still left, so it is acked anyway; the claim's lease
@@ -152,10 +154,10 @@ async function processMessage({ msg, message, id, hops, errors, print, guard, cl
     // Cloudflare Queues count every retry() toward max_retries, throttled or not
     // (https://developers.cloudflare.com/queues/configuration/batching-retries/): a fresh
     // delayed copy with a hop count waits instead, and costs no retry.
-    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: throttleSeconds(hops + 1), event: "throttled", fields: failure });
+    await requeue(msg, env, message, { hops: hops + 1, queuedAt, delaySeconds: throttleSeconds(hops + 1), event: "throttled", fields: failure });
   } else if (outcome.kind === "quota") {
     run.held = true;
-    await requeue(msg, env, message, { hops: hops + 1, delaySeconds: holdSeconds(), event: "daily_quota_exceeded", level: "error", fields: failure });
+    await requeue(msg, env, message, { hops: hops + 1, queuedAt, delaySeconds: holdSeconds(), event: "daily_quota_exceeded", level: "error", fields: failure });
   } else if (outcome.kind === "transient" && !lastDelivery(msg, env)) {
     const delaySeconds = backoffSeconds(msg.attempts);
     msg.retry({ delaySeconds });
@@ -168,13 +170,21 @@ async function processMessage({ msg, message, id, hops, errors, print, guard, cl
   }
 }
 
-/** The message and its hop count, whether it arrived as sent or in a requeue envelope. */
-export function unwrap(body) {
+/**
+ * The message, its hop count and when it first entered the queue (epoch ms), whether it
+ * arrived as sent or in a requeue envelope. That time is the queue message's `timestamp`,
+ * unless the envelope carries the original's: believed only if it is not later than the
+ * message's own `timestamp` nor more than MAX_QUEUED_AGE_MS before it.
+ */
+export function unwrap(body, timestamp) {
+  const own = Number.isInteger(+timestamp) ? +timestamp : undefined;
   const envelope = body && typeof body === "object" && !Array.isArray(body) ? body[REQUEUE_KEY] : undefined;
   if (envelope && typeof envelope === "object" && "message" in body) {
-    return { message: body.message, hops: Number.isInteger(envelope.hops) && envelope.hops > 0 ? envelope.hops : 0 };
+    const claimed = envelope.queued_at;
+    const queuedAt = Number.isInteger(claimed) && claimed <= own && claimed >= own - MAX_QUEUED_AGE_MS ? claimed : own;
+    return { message: body.message, hops: Number.isInteger(envelope.hops) && envelope.hops > 0 ? envelope.hops : 0, queuedAt };
   }
-  return { message: body, hops: 0 };
+  return { message: body, hops: 0, queuedAt: own };
 }
 
 // The consumer's max_retries (EMAIL_MAX_RETRIES): a message on its last delivery goes to the DLQ itself.
@@ -185,13 +195,14 @@ function lastDelivery(msg, env) {
 
 /**
  * Put a copy of `message` back on the queue, `delaySeconds` from now, then ack the
- * original: the copy arrives as a new message (its attempts start at 1) carrying `hops`.
+ * original: the copy arrives as a new message (its attempts start at 1) carrying `hops`
+ * and the original's enqueue time, so its SES tag `queued_at` stays the first one.
  * If the copy cannot be written the original is retried instead, so nothing is lost.
  */
-async function requeue(msg, env, message, { hops, delaySeconds, event, level = "warn", fields }) {
+async function requeue(msg, env, message, { hops, queuedAt, delaySeconds, event, level = "warn", fields }) {
   const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
   try {
-    await env.EMAIL_QUEUE.send({ [REQUEUE_KEY]: { hops }, message }, { contentType: "json", delaySeconds: delay });
+    await env.EMAIL_QUEUE.send({ [REQUEUE_KEY]: { hops, queued_at: queuedAt }, message }, { contentType: "json", delaySeconds: delay });
   } catch (error) {
     const retryDelay = Math.max(delay, 1);
     msg.retry({ delaySeconds: retryDelay });

@@ -6,6 +6,8 @@ import { canonicalMailboxes } from "./validate.js";
 export const SEND_EMAIL_PATH = "/v2/email/outbound-emails";
 /** The tag that carries the message `id` into SES events (bounces, complaints, deliveries). */
 export const MESSAGE_ID_TAG = "message_id";
+/** The tag that carries when the message entered the queue (epoch ms) into SES events, for the history's `queued` item. */
+export const QUEUED_AT_TAG = "queued_at";
 /** A slow SES call is abandoned and retried; well under the consumer's wall-clock limit. */
 export const SES_TIMEOUT_MS = 10_000;
 
@@ -31,9 +33,9 @@ const PLAIN_TAG_VALUE = /^[A-Za-z0-9-][A-Za-z0-9_-]{0,255}$/;
  */
 
 /** @returns {Promise<SendOutcome>} */
-export async function sendEmail(client, env, message) {
+export async function sendEmail(client, env, message, queuedAt) {
   const url = `${sesEndpoint(env)}${SEND_EMAIL_PATH}`;
-  const body = JSON.stringify(await sendEmailRequest(env, message));
+  const body = JSON.stringify(await sendEmailRequest(env, message, queuedAt));
   let response;
   try {
     response = await client.fetch(url, {
@@ -58,8 +60,9 @@ export async function sendEmail(client, env, message) {
  * The SES v2 SendEmail body for one contract message.
  * SES v2 SendEmail has no idempotency token, so the message `id` travels as an EmailTag
  * (traceable in SES events) and the consumer's one-by-one ack is the duplicate guard.
+ * `queuedAt` (epoch ms), when the message entered the queue, travels as a tag too.
  */
-export async function sendEmailRequest(env, message) {
+export async function sendEmailRequest(env, message, queuedAt) {
   // Re-serialised, never the producer's text: validateMessage proved each is one mailbox.
   const destination = { ToAddresses: canonicalMailboxes(message.to) };
   if (message.cc !== undefined) destination.CcAddresses = canonicalMailboxes(message.cc);
@@ -73,10 +76,10 @@ export async function sendEmailRequest(env, message) {
     simple.Headers = Object.entries(message.headers).map(([Name, Value]) => ({ Name, Value }));
   }
 
-  const tags = Object.entries(message.tags ?? {})
-    .filter(([name]) => name !== MESSAGE_ID_TAG)
-    .map(([Name, Value]) => ({ Name, Value }));
+  // validateMessage refused the reserved names in `tags`, so these are added once.
+  const tags = Object.entries(message.tags ?? {}).map(([Name, Value]) => ({ Name, Value }));
   tags.push({ Name: MESSAGE_ID_TAG, Value: messageIdTagValue(message.id) });
+  if (queuedAt !== undefined) tags.push({ Name: QUEUED_AT_TAG, Value: String(queuedAt) });
 
   const request = {
     FromEmailAddress: canonicalMailbox(message.from ?? env.EMAIL_DEFAULT_FROM),

@@ -14,6 +14,7 @@ export const LIMITS = Object.freeze({
 const RECIPIENT_FIELDS = ["to", "cc", "bcc"];
 const MAILBOX_FIELDS = [...RECIPIENT_FIELDS, "reply_to", "from"];
 const HEADER_RULES = schema["x-headers"];
+const RESERVED_TAGS = schema["x-tags"].reserved;
 const validator = new Validator(schema, "2020-12", false);
 const encoder = new TextEncoder();
 
@@ -29,7 +30,7 @@ export function validateMessage(message, domain) {
   if (!result.valid) {
     return schemaErrors(result.errors);
   }
-  const errors = [...mailboxErrors(message), ...headerErrors(message.headers ?? {})];
+  const errors = [...mailboxErrors(message), ...headerErrors(message.headers ?? {}), ...tagErrors(message.tags ?? {})];
   // Each string is exactly one mailbox once it parses, so counting strings counts
   // recipients: a comma in a name can neither add one nor slip past the limit.
   const recipients = countRecipients(message);
@@ -91,6 +92,17 @@ function headerErrors(headers) {
     seen.add(name.toLowerCase());
   }
   return errors;
+}
+
+// The senders set these tags on every message themselves (schema `x-tags`) and the message history trusts them.
+function tagErrors(tags) {
+  return Object.keys(tags)
+    .filter((name) => RESERVED_TAGS.includes(name))
+    .map((name) => ({
+      path: `/tags/${name}`,
+      error: `'${name}' is a reserved tag name: the sender sets ${RESERVED_TAGS.join(" and ")} on every message itself; rename the tag [reserved-tag]`,
+      code: "reserved-tag",
+    }));
 }
 
 /** @returns {number} how many addresses to, cc and bcc hold together */

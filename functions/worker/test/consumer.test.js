@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../dist/worker.js";
 import examples from "../../schema/examples.json";
 import { message, recordingQueue, uniqueId } from "./support/fakes.js";
@@ -16,17 +16,36 @@ async function stub(path, body) {
  * Deliver `bodies` as one queue batch to the Worker's `queue` handler.
  * @returns the ack/retry result, the DLQ recorder and the messages' queue ids
  */
-async function deliver(bodies, { attempts = 1, sesEndpoint = STUB, dlq = recordingQueue(), queue = recordingQueue(), bindings = {} } = {}) {
-  const messages = bodies.map((body, i) => ({ id: `qm-${i}`, timestamp: new Date(), attempts, body }));
+async function deliver(bodies, { attempts = 1, timestamp = new Date(), sesEndpoint = STUB, dlq = recordingQueue(), queue = recordingQueue(), bindings = {}, skipWaits = false } = {}) {
+  const messages = bodies.map((body, i) => ({ id: `qm-${i}`, timestamp, attempts, body }));
   const batch = createMessageBatch("email-queue", messages);
   const spy = spyOnRetries(batch);
   const ctx = createExecutionContext();
-  await worker.queue(spy.batch, { ...env, SES_ENDPOINT: sesEndpoint, EMAIL_DLQ: dlq, EMAIL_QUEUE: queue, ...bindings }, ctx);
+  const handle = () => worker.queue(spy.batch, { ...env, SES_ENDPOINT: sesEndpoint, EMAIL_DLQ: dlq, EMAIL_QUEUE: queue, ...bindings }, ctx);
+  await (skipWaits ? skippingWaits(handle) : handle());
   const result = await getQueueResult(batch, ctx);
   // getQueueResult reports which messages were retried but not their delays: the spy does.
   result.retryMessages = result.retryMessages.map((entry) => ({ ...entry, delaySeconds: spy.delays.get(entry.msgId) }));
   result.retryBatch = { ...result.retryBatch, delaySeconds: spy.retryAllOptions?.delaySeconds };
   return { result, dlq, queue };
+}
+
+/** Await `run()` with setTimeout faked and advanced until it settles: the pacer's waits pass at once. */
+async function skippingWaits(run) {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+  try {
+    let settled = false;
+    const pending = run().finally(() => {
+      settled = true;
+    });
+    while (!settled) {
+      await vi.advanceTimersByTimeAsync(60_000);
+      await scheduler.wait(5); // real time, for the guard's and SES's I/O
+    }
+    return await pending;
+  } finally {
+    vi.useRealTimers();
+  }
 }
 
 /** Wrap a MessageBatch so every retry's options are recorded, then passed through. */
@@ -117,7 +136,7 @@ describe("against the scriptable SES stub", () => {
     const id = uniqueId("shape");
     const body = message({ id, cc: ["c@customer.test"], bcc: "b@customer.test", reply_to: "r@mail.example.com", html: "<p>Hi</p>", headers: { "X-Ref": "1" }, tags: { category: "receipt" } });
 
-    const { result } = await deliver([body]);
+    const { result } = await deliver([body], { timestamp: new Date(1_700_000_000_123) });
 
     expect(result.explicitAcks).toEqual(["qm-0"]);
     const [recorded] = await stub(`/__requests?id=${id}`);
@@ -136,6 +155,7 @@ describe("against the scriptable SES stub", () => {
       EmailTags: [
         { Name: "category", Value: "receipt" },
         { Name: "message_id", Value: id },
+        { Name: "queued_at", Value: "1700000000123" },
       ],
       ConfigurationSetName: env.EMAIL_CONFIGURATION_SET,
     });
@@ -155,14 +175,14 @@ describe("against the scriptable SES stub", () => {
     const id = uniqueId("throttled");
     await stub("/__script", { [id]: [429, 200] });
 
-    const first = await deliver([message({ id })]);
+    const first = await deliver([message({ id })], { timestamp: new Date(1_700_000_000_000) });
 
     expect(first.result.explicitAcks).toEqual(["qm-0"]);
     expect(first.result.retryMessages).toEqual([]);
     expect(first.dlq.sent).toEqual([]);
     expect(first.queue.sent).toHaveLength(1);
     const copy = first.queue.sent[0];
-    expect(copy.body).toEqual({ serverless_mail_requeue: { hops: 1 }, message: message({ id }) });
+    expect(copy.body).toEqual({ serverless_mail_requeue: { hops: 1, queued_at: 1_700_000_000_000 }, message: message({ id }) });
     expect(copy.options.contentType).toBe("json");
     expect(copy.options.delaySeconds).toBeGreaterThanOrEqual(1);
 
@@ -375,5 +395,100 @@ describe("against the scriptable SES stub", () => {
     expect(result.retryBatch.delaySeconds).toBeGreaterThan(0);
     expect(result.explicitAcks).toEqual([]);
     expect(dlq.sent).toEqual([]);
+  });
+});
+
+describe("the enqueue time as the SES tag `queued_at`", () => {
+  const ORIGINAL = 1_700_000_000_000;
+  const LATER = new Date(ORIGINAL + 5 * 60 * 1000);
+  const DAY_MS = 24 * 60 * 60 * 1000;
+  const tagOf = (request, name) => request.EmailTags.find((t) => t.Name === name)?.Value;
+  const queuedAtOf = async (id) => (await stub(`/__requests?id=${id}`)).map((entry) => tagOf(entry.request, "queued_at"));
+
+  it("tags a send with the queue message's own timestamp", async () => {
+    const id = uniqueId("queued-at");
+
+    await deliver([message({ id })], { timestamp: new Date(ORIGINAL) });
+
+    expect(await queuedAtOf(id)).toEqual([String(ORIGINAL)]);
+  });
+
+  it.each([
+    ["throttled", [429, 200]],
+    ["held for the daily quota", [{ status: 400, code: "Throttling", message: "Daily message quota exceeded." }, 200]],
+  ])("keeps the original's time on a copy requeued when %s, and the copy's send tags it", async (_name, answers) => {
+    const id = uniqueId("queued-at-requeued");
+    await stub("/__script", { [id]: answers });
+
+    const first = await deliver([message({ id })], { timestamp: new Date(ORIGINAL) });
+    const [copy] = first.queue.sent;
+    await deliver([copy.body], { timestamp: LATER });
+
+    expect(copy.body.serverless_mail_requeue.queued_at).toBe(ORIGINAL);
+    expect(await queuedAtOf(id)).toEqual([String(ORIGINAL), String(ORIGINAL)]);
+  });
+
+  it("keeps the original's time on a copy paced to a later turn, and the copy's send tags it", async () => {
+    // 0.01 recipients/s: the second message's turn is 100 s away, past the 30 s a send may wait.
+    const ids = [uniqueId("queued-at-paced"), uniqueId("queued-at-paced")];
+    const bindings = { EMAIL_MAX_SEND_RATE: "0.01" };
+
+    const first = await deliver(
+      ids.map((id) => message({ id })),
+      { timestamp: new Date(ORIGINAL), bindings, skipWaits: true },
+    );
+    const [copy] = first.queue.sent;
+    await deliver([copy.body], { timestamp: LATER, bindings, skipWaits: true });
+
+    expect(first.queue.sent).toHaveLength(1);
+    expect(copy.body.serverless_mail_requeue).toEqual({ hops: 0, queued_at: ORIGINAL });
+    for (const id of ids) expect(await queuedAtOf(id)).toEqual([String(ORIGINAL)]);
+  });
+
+  it.each([
+    ["later than the copy's own timestamp", LATER.getTime() + 1],
+    ["older than 14 days before it", LATER.getTime() - 15 * DAY_MS],
+    ["not a number", String(ORIGINAL)],
+    ["a fraction", ORIGINAL + 0.5],
+    ["absent", undefined],
+  ])("tags a copy's own timestamp when the envelope's time is %s", async (_name, claimed) => {
+    const id = uniqueId("queued-at-forged");
+
+    await deliver([{ serverless_mail_requeue: { hops: 1, queued_at: claimed }, message: message({ id }) }], { timestamp: LATER });
+
+    expect(await queuedAtOf(id)).toEqual([String(LATER.getTime())]);
+  });
+
+  it("believes an envelope's time up to 14 days before the copy's own", async () => {
+    const id = uniqueId("queued-at-plausible");
+    const claimed = LATER.getTime() - 14 * DAY_MS;
+
+    await deliver([{ serverless_mail_requeue: { hops: 1, queued_at: claimed }, message: message({ id }) }], { timestamp: LATER });
+
+    expect(await queuedAtOf(id)).toEqual([String(claimed)]);
+  });
+
+  it("treats a producer's retry with a later timestamp as a duplicate, not a reused id", async () => {
+    const id = uniqueId("queued-at-retry");
+
+    await deliver([message({ id })], { timestamp: new Date(ORIGINAL) });
+    const retry = await deliver([message({ id })], { timestamp: LATER });
+
+    expect(retry.result.explicitAcks).toEqual(["qm-0"]);
+    expect(retry.dlq.sent).toEqual([]);
+    expect(await queuedAtOf(id)).toEqual([String(ORIGINAL)]);
+  });
+
+  it.each([["message_id"], ["queued_at"]])("dead-letters a message tagged with the reserved name %s, naming it, without calling SES", async (name) => {
+    const id = uniqueId("reserved-tag");
+
+    const { dlq } = await deliver([message({ id, tags: { [name]: "1700000000000" } })]);
+
+    expect(dlq.sent).toHaveLength(1);
+    expect(dlq.sent[0].body.error_class).toBe("InvalidMessage");
+    expect(dlq.sent[0].body.reason).toBe(
+      `invalid message: /tags/${name}: '${name}' is a reserved tag name: the sender sets message_id and queued_at on every message itself; rename the tag [reserved-tag]`,
+    );
+    expect(await stub(`/__requests?id=${id}`)).toEqual([]);
   });
 });

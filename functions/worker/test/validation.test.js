@@ -12,6 +12,7 @@ describe("the shared message vectors", () => {
     } else {
       expect(errors.length).toBeGreaterThan(0);
       for (const error of errors) expect(error.error).toEqual(expect.any(String));
+      if (example.code) expect(errors.map((error) => error.code)).toEqual([example.code]);
     }
   });
 });
