@@ -15,6 +15,12 @@ Idempotency is the history's own conditional writes (an event's timeline item is
 only if absent; the status only moves up), not Powertools' idempotency utility: that
 one stores a result per payload, whereas here a retried event must still reach the
 endpoints that missed it. Webhooks are at least once: receivers dedupe on `webhook-id`.
+
+An event carrying the senders' `queued_at` tag (when the message entered the send queue)
+also puts the message's `queued` timeline item, once however many events carry it, and
+the status `queued` where there is none yet (history.py). No webhook is sent for
+`queued`: webhooks are one per SES event, and the app did the enqueue itself. A
+malformed `queued_at` is logged and ignored; the event is processed as if untagged.
 """
 
 from __future__ import annotations
@@ -135,6 +141,8 @@ def _record_handler(record: SQSRecord) -> str:
         "event_type": event.event_type,
         "webhook_id": webhook_id(event),
     }
+    for reason in event.ignored:
+        logger.warning("part of the event ignored", extra={**log, "ignored": reason})
     try:
         outcome = _process(event)
     except Exception as exc:

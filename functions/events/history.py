@@ -6,9 +6,18 @@ Items (hash key ``id``, range key ``sk``):
 - ``sk = "event#<timestamp>#<event key>"``: one per SES event, written only if absent,
   so a redelivered or duplicated event is recorded once; a Query on ``id`` returns the
   timeline in time order. ``webhooks_delivered`` holds the endpoints that took it.
+- ``sk = "event#<queued_at>#queued"``: when the message entered the send queue
+  (``event_type`` ``QUEUED``, kind ``queued``), from the ``queued_at`` tag the senders
+  put on every message. Every event of the message carries the tag, so each puts this
+  item if absent: whichever arrives first records it, and its key is the same for all.
+  No component sees the enqueue itself, so it is written with the message's first SES
+  event, and no webhook is sent for it (webhooks are per SES event; the app did the
+  enqueue).
 - ``sk = "status"``: the message's current ``status``, replaced only by a more
   significant status, or an equally significant later one (a conditional update:
-  events may arrive in any order, and concurrent invocations race safely).
+  events may arrive in any order, and concurrent invocations race safely). ``queued``
+  (rank 0) only takes where no status exists yet, i.e. when the first event to arrive
+  is not a status (an open or a click).
 
 Every item carries ``expiration`` (epoch seconds), the table's TTL attribute.
 """
@@ -21,17 +30,24 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .ses_event import SesEvent
+from .ses_event import STATUS_RANK, SesEvent
 
-__all__ = ["STATUS_SK", "History", "Recorded", "event_sk"]
+__all__ = ["QUEUED_EVENT_TYPE", "STATUS_SK", "History", "Recorded", "event_sk", "queued_sk"]
 
 STATUS_SK = "status"
+QUEUED_EVENT_TYPE = "QUEUED"
+_QUEUED = "queued"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 def event_sk(event: SesEvent) -> str:
     """The range key of an event's timeline item."""
     return f"event#{event.timestamp}#{event.key[:32]}"
+
+
+def queued_sk(queued_at: str) -> str:
+    """The range key of a message's ``queued`` item: the same from every event."""
+    return f"event#{queued_at}#{_QUEUED}"
 
 
 @dataclass(frozen=True)
@@ -57,16 +73,25 @@ class History:
         """Add the event to its message's timeline and move the status if it should."""
         assert event.message_id is not None
         expiration = int(now if now is not None else time.time()) + self._ttl_seconds
-        duplicate = not self._put_event(event, expiration)
+        queued = self._queued(event)
+        if queued is not None:
+            # Before the event's own item: a recorded event implies its `queued` item.
+            self._put_item(queued, expiration)
+        item = self._event_item(event)
+        duplicate = not self._put_item(item, expiration)
         delivered: frozenset[str] = frozenset()
         if duplicate:
-            item = self._table.get_item(
+            stored = self._table.get_item(
                 Key={"id": event.message_id, "sk": event_sk(event)},
                 ConsistentRead=True,
                 ProjectionExpression="webhooks_delivered",
             ).get("Item", {})
-            delivered = frozenset(item.get("webhooks_delivered", ()))
-        changed = event.rank is not None and self._raise_status(event, expiration)
+            delivered = frozenset(stored.get("webhooks_delivered", ()))
+        changed = event.rank is not None and self._raise_status(item, event.rank, expiration)
+        if queued is not None and event.rank is None:
+            # A status event leaves a status of rank 10 or more, which `queued` never
+            # replaces: only an event that is not a status can find none yet.
+            self._raise_status(queued, STATUS_RANK[_QUEUED], expiration)
         return Recorded(duplicate, changed, delivered)
 
     def mark_delivered(self, event: SesEvent, endpoint_key: str) -> None:
@@ -78,19 +103,38 @@ class History:
             ExpressionAttributeValues={":k": {endpoint_key}},
         )
 
-    def _put_event(self, event: SesEvent, expiration: int) -> bool:
+    @staticmethod
+    def _event_item(event: SesEvent) -> dict[str, Any]:
+        return {
+            "id": event.message_id,
+            "sk": event_sk(event),
+            "event_type": event.event_type,
+            "kind": event.kind,
+            "timestamp": event.timestamp,
+            "ses_message_id": event.ses_message_id,
+            "details": event.details,
+        }
+
+    @staticmethod
+    def _queued(event: SesEvent) -> dict[str, Any] | None:
+        """The message's ``queued`` item, from the event's ``queued_at`` tag."""
+        if event.queued_at is None:
+            return None
+        return {
+            "id": event.message_id,
+            "sk": queued_sk(event.queued_at),
+            "event_type": QUEUED_EVENT_TYPE,
+            "kind": _QUEUED,
+            "timestamp": event.queued_at,
+            "ses_message_id": event.ses_message_id,
+            "details": {},
+        }
+
+    def _put_item(self, item: dict[str, Any], expiration: int) -> bool:
+        """Put a timeline item if absent; False if it was there already."""
         try:
             self._table.put_item(
-                Item={
-                    "id": event.message_id,
-                    "sk": event_sk(event),
-                    "event_type": event.event_type,
-                    "kind": event.kind,
-                    "timestamp": event.timestamp,
-                    "ses_message_id": event.ses_message_id,
-                    "details": event.details,
-                    "expiration": expiration,
-                },
+                Item={**item, "expiration": expiration},
                 ConditionExpression="attribute_not_exists(sk)",
             )
         except ClientError as exc:
@@ -99,10 +143,11 @@ class History:
             raise
         return True
 
-    def _raise_status(self, event: SesEvent, expiration: int) -> bool:
+    def _raise_status(self, item: dict[str, Any], rank: int, expiration: int) -> bool:
+        """Make a timeline item's kind the message's status, if it ranks high enough."""
         try:
             self._table.update_item(
-                Key={"id": event.message_id, "sk": STATUS_SK},
+                Key={"id": item["id"], "sk": STATUS_SK},
                 UpdateExpression=(
                     "SET #status = :status, status_rank = :rank, status_at = :at, "
                     "status_event_type = :type, status_details = :details, "
@@ -115,12 +160,12 @@ class History:
                 # `status` is a DynamoDB reserved word.
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
-                    ":status": event.kind,
-                    ":rank": event.rank,
-                    ":at": event.timestamp,
-                    ":type": event.event_type,
-                    ":details": event.details,
-                    ":ses": event.ses_message_id,
+                    ":status": item["kind"],
+                    ":rank": rank,
+                    ":at": item["timestamp"],
+                    ":type": item["event_type"],
+                    ":details": item["details"],
+                    ":ses": item["ses_message_id"],
                     ":exp": expiration,
                 },
             )

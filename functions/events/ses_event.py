@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .errors import InvalidEventError
-from .message_tag import MESSAGE_ID_TAG, decode_message_id
+from .message_tag import MESSAGE_ID_TAG, QUEUED_AT_TAG, decode_message_id, decode_queued_at
 
 __all__ = [
     "EVENT_KINDS",
@@ -76,7 +76,14 @@ class SesEvent:
     event has the same key)."""
     details: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    """The message's own tags (not SES's ``ses:*`` ones, not ``message_id``)."""
+    """The message's own tags (not SES's ``ses:*`` ones, not ``message_id`` or
+    ``queued_at``)."""
+    queued_at: str | None = None
+    """When the message entered the send queue (from the ``queued_at`` tag), ISO 8601 UTC
+    with milliseconds, or ``None`` for mail sent without a valid one."""
+    ignored: tuple[str, ...] = ()
+    """What parsing set aside instead of refusing the event (a malformed ``queued_at``
+    tag), for the log."""
 
     @property
     def rank(self) -> int | None:
@@ -105,6 +112,7 @@ def parse_event(body: str) -> SesEvent:
     detail: dict[str, Any] = found if isinstance(found, dict) else {}
     tags: dict[str, Any] = found_tags if isinstance(found_tags, dict) else {}
     when = detail.get("timestamp") or mail.get("timestamp")
+    queued_at, ignored = _queued_at(tags)
     return SesEvent(
         kind=kind,
         event_type=event_type,
@@ -116,8 +124,13 @@ def parse_event(body: str) -> SesEvent:
         tags={
             k: v[0]
             for k, v in tags.items()
-            if not k.startswith("ses:") and k != MESSAGE_ID_TAG and isinstance(v, list) and v
+            if not k.startswith("ses:")
+            and k not in (MESSAGE_ID_TAG, QUEUED_AT_TAG)
+            and isinstance(v, list)
+            and v
         },
+        queued_at=queued_at,
+        ignored=ignored,
     )
 
 
@@ -142,6 +155,28 @@ def _message_id(tags: dict[str, Any]) -> str | None:
         raise InvalidEventError(f"the {MESSAGE_ID_TAG} tag {values[0]!r} is malformed") from None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _queued_at(tags: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    # Only the history's `queued` item depends on it: a malformed value loses that item,
+    # never the event.
+    values = tags.get(QUEUED_AT_TAG)
+    if values is None:
+        return None, ()
+    value = values[0] if isinstance(values, list) and values else values
+    try:
+        epoch_ms = decode_queued_at(value if isinstance(value, str) else "")
+        when = _EPOCH + timedelta(milliseconds=epoch_ms)
+    except (ValueError, OverflowError):
+        return None, (f"the {QUEUED_AT_TAG} tag {value!r} is not epoch milliseconds",)
+    return _iso(when), ()
+
+
+def _iso(utc: datetime) -> str:
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 def _normalize_time(value: Any, event_type: str) -> str:
     if not isinstance(value, str):
         raise InvalidEventError(f"the {event_type} event has no timestamp")
@@ -151,8 +186,7 @@ def _normalize_time(value: Any, event_type: str) -> str:
         raise InvalidEventError(f"the {event_type} timestamp {value!r} is not ISO 8601") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    utc = parsed.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return _iso(parsed.astimezone(UTC))
 
 
 def _recipients(items: Any, *fields: tuple[str, str]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import http.server
+import io
 import ipaddress
 import json
 import random
@@ -34,6 +35,7 @@ from serverless_mail.mocking import Recording, Secret, run_program
 from standardwebhooks.webhooks import Webhook
 
 from functions.events.message_tag import encode_message_id
+from functions.events.ses_event import event_key
 
 pytestmark = [
     pytest.mark.slow,
@@ -371,9 +373,11 @@ def ses_event(
     *,
     ses_message_id: str = "0100018c-ses-message-1",
     tag: str | None = None,
+    queued_at: str | None = None,
     **detail: Any,
 ) -> dict[str, Any]:
-    """One SES event-publishing record; ``tag`` overrides the message_id tag value."""
+    """One SES event-publishing record; ``tag`` overrides the message_id tag value;
+    ``queued_at`` adds the senders' tag of that name."""
     tags: dict[str, list[str]] = {
         "ses:configuration-set": ["serverless-mail-dev-mail"],
         "ses:from-domain": ["mail.example.com"],
@@ -381,6 +385,8 @@ def ses_event(
     }
     if message_id is not None:
         tags["message_id"] = [tag or encode_message_id(message_id)]
+    if queued_at is not None:
+        tags["queued_at"] = [queued_at]
     mail = {
         "timestamp": "2026-11-23T10:00:00.000Z",
         "source": "noreply@mail.example.com",
@@ -762,6 +768,177 @@ class TestWebhooks:
         assert payload["data"]["message_id"] is None
         assert payload["data"]["ses_message_id"] == "other-tool"
         assert events_aws.table.scan()["Items"] == []
+
+
+# 2026-11-23T09:59:30.250Z, the message's enqueue time as the senders tag it.
+QUEUED_AT_MS = "1795427970250"
+QUEUED_AT = "2026-11-23T09:59:30.250Z"
+DETAILS = {
+    "Send": {},
+    "Delivery": {"recipients": ["ada@customer.test"], "smtpResponse": "250 ok"},
+    "Bounce": BOUNCE,
+    "Complaint": {"complainedRecipients": [{"emailAddress": "ada@customer.test"}]},
+    "Reject": {"reason": "Bad content"},
+    "DeliveryDelay": {"delayType": "MailboxFull"},
+    "Rendering Failure": {"errorMessage": "Attribute 'name' is not present"},
+    "Subscription": {"contactList": "news"},
+    "Open": {"ipAddress": "192.0.2.1"},
+    "Click": {"link": "https://x.test/a"},
+}
+
+
+def queued_items(history: dict[str, Any]) -> list[dict[str, Any]]:
+    return [i for i in history["timeline"] if i["kind"] == "queued"]
+
+
+class TestQueuedAt:
+    """An event carrying the senders' `queued_at` tag also records when the message
+    entered the send queue: one `queued` item, and the status `queued` only where no
+    status exists yet."""
+
+    @pytest.mark.parametrize(
+        ("event_type", "status"),
+        [
+            ("Send", "sent"),
+            ("Delivery", "delivered"),
+            ("Bounce", "bounced"),
+            ("Complaint", "complained"),
+            ("Reject", "rejected"),
+            ("DeliveryDelay", "delayed"),
+            ("Rendering Failure", "rendering_failure"),
+            ("Subscription", "queued"),
+            ("Open", "queued"),
+            ("Click", "queued"),
+        ],
+    )
+    def test_each_event_type_puts_one_queued_item_and_keeps_the_higher_status(
+        self, events_aws, poll, plan, event_type, status
+    ):
+        events_aws.publish(
+            ses_event(event_type, "q-1", at(1), queued_at=QUEUED_AT_MS, **DETAILS[event_type])
+        )
+
+        rounds = poll()
+
+        assert [r.failures for r in rounds] == [[]]
+        history = events_aws.history("q-1")
+        [queued] = queued_items(history)
+        ttl = int(plan.environment["EMAIL_HISTORY_TTL_DAYS"]) * 86400
+        assert abs(int(queued.pop("expiration")) - dt.datetime.now(dt.UTC).timestamp() - ttl) < 120
+        assert queued == {
+            "id": "q-1",
+            "sk": f"event#{QUEUED_AT}#queued",
+            "event_type": "QUEUED",
+            "kind": "queued",
+            "timestamp": QUEUED_AT,
+            "ses_message_id": "0100018c-ses-message-1",
+            "details": {},
+        }
+        assert len(history["timeline"]) == 2
+        assert history["timeline"][0]["kind"] == "queued"  # first in time order
+        assert history["status"]["status"] == status
+        if status == "queued":
+            assert history["status"]["status_at"] == QUEUED_AT
+            assert history["status"]["status_event_type"] == "QUEUED"
+
+    def test_out_of_order_duplicated_events_give_one_queued_item_and_the_highest_status(
+        self, events_aws, poll, hook_server
+    ):
+        # GIVEN a message's DELIVERY before its SEND, an open, and each of them twice
+        hook, _, _ = hook_server
+        stream = [("Delivery", 3), ("Send", 1), ("Open", 5)]
+        events = [
+            ses_event(kind, "q-2", at(minute), queued_at=QUEUED_AT_MS, **DETAILS[kind])
+            for kind, minute in stream
+        ]
+
+        # WHEN they arrive in that order, each duplicate right after it
+        for event in events:
+            events_aws.publish(event)
+            events_aws.publish(event)
+            poll()
+
+        # THEN one queued item, one item per event, the status delivered
+        history = events_aws.history("q-2")
+        assert [i["kind"] for i in history["timeline"]] == ["queued", "sent", "delivered", "opened"]
+        assert history["status"]["status"] == "delivered"
+        # AND one webhook per SES event, none for `queued`, and no tag leaks into them
+        types = sorted(json.loads(r["body"])["type"] for r in hook.to("/a"))
+        assert types == ["email.delivered", "email.opened", "email.sent"]
+        assert all(
+            json.loads(r["body"])["data"]["tags"] == {"category": "receipt"} for r in hook.received
+        )
+
+    def test_an_open_after_the_delivery_leaves_the_status_delivered(self, events_aws, poll):
+        events_aws.publish(ses_event("Delivery", "q-3", at(3), queued_at=QUEUED_AT_MS))
+        poll()
+        events_aws.publish(ses_event("Open", "q-3", at(5), queued_at=QUEUED_AT_MS))
+        poll()
+
+        history = events_aws.history("q-3")
+        assert history["status"]["status"] == "delivered"
+        assert len(queued_items(history)) == 1
+
+    @pytest.mark.parametrize("value", ["soon", "1.5", "-1", "", "9" * 16])
+    def test_a_malformed_queued_at_is_ignored_and_logged_and_the_event_recorded(
+        self, events_aws, poll, events_module, value
+    ):
+        log_handler = events_module.logger.registered_handler
+        stream = io.StringIO()
+        previous = log_handler.setStream(stream)
+        try:
+            events_aws.publish(ses_event("Delivery", "q-4", at(3), queued_at=value))
+            rounds = poll()
+        finally:
+            log_handler.setStream(previous)
+
+        assert [r.failures for r in rounds] == [[]]
+        history = events_aws.history("q-4")
+        assert [i["kind"] for i in history["timeline"]] == ["delivered"]
+        assert history["status"]["status"] == "delivered"
+        assert events_aws.dead_letters() == []
+        [warning] = [
+            json.loads(line)
+            for line in stream.getvalue().splitlines()
+            if '"part of the event ignored"' in line
+        ]
+        assert warning["ignored"] == f"the queued_at tag {value!r} is not epoch milliseconds"
+        assert warning["message_id"] == "q-4"
+
+    def test_an_event_without_the_tag_writes_exactly_the_event_and_the_status(
+        self, events_aws, poll, hook_server, plan
+    ):
+        hook, _, _ = hook_server
+        event = ses_event("Bounce", "q-5", at(2), **BOUNCE)
+        events_aws.publish(event)
+
+        poll()
+
+        items = events_aws.table.scan()["Items"]
+        assert sorted(i["sk"] for i in items) == sorted(
+            ["status", f"event#{at(2)}#{event_key(event)[:32]}"]
+        )
+        [item] = [i for i in items if i["sk"] != "status"]
+        assert set(item) == {
+            "id",
+            "sk",
+            "event_type",
+            "kind",
+            "timestamp",
+            "ses_message_id",
+            "details",
+            "expiration",
+            "webhooks_delivered",
+        }
+        [status] = [i for i in items if i["sk"] == "status"]
+        assert (status["status"], status["status_rank"], status["status_at"]) == (
+            "bounced",
+            40,
+            at(2),
+        )
+        verifier = Webhook(plan.environment["EMAIL_WEBHOOK_SECRET"])
+        [request] = hook.to("/a")
+        assert verifier.verify(request["body"], request["headers"])["type"] == "email.bounced"
 
 
 class TestBadInputAndRetries:
