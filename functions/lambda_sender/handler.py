@@ -102,6 +102,9 @@ METRICS_NAMESPACE = "serverless-mail"
 # re-enqueued copy.
 THROTTLE_HOPS = "throttle_hops"
 QUOTA_HELD_SINCE = "quota_held_since"
+# SES refuses every send while sending is paused for the configuration set or the
+# account (SES API v2 Reference, SendEmail errors).
+SENDING_PAUSED_CODES = frozenset({"SendingPausedException", "AccountSuspendedException"})
 QUEUED_AT = "queued_at"
 # SQS keeps a message at most 14 days (MessageRetentionPeriod's maximum, SQS Developer
 # Guide): an enqueue time claimed further back than that was not our copy's.
@@ -271,6 +274,10 @@ def _record_handler(record: SQSRecord) -> str:
     try:
         result = _send_once(message=email.fields, queued_at=_queued_at(record))
     except PermanentSendError as exc:
+        if exc.error_class in SENDING_PAUSED_CODES:
+            # Every message fails the same way until someone resumes sending: the
+            # metric is what pages (EmailAlarms' `sending-paused`), not the DLQ count.
+            _count("SendingPaused")
         return _dead_letter(record, email, exc.error_class, exc.reason)
     except IdempotencyValidationError:
         return _dead_letter(
@@ -384,16 +391,22 @@ def _on_daily_quota(
         "SES daily sending quota exceeded, message held on the queue",
         extra={**log, "outcome": "held_daily_quota", "error_class": exc.error_class},
     )
-    # Imported here: the metrics module is only needed on this rare path, and cold
+    _count("DailyQuotaHeld")
+    return _requeue(record, email, MAX_DELAY_SECONDS, {QUOTA_HELD_SINCE: f"{since:.0f}"}, None)
+
+
+def _count(name: str) -> None:
+    """Publish one ``name`` (embedded metric format, namespace ``serverless-mail``,
+    dimension ``service``): the metrics EmailAlarms watches."""
+    # Imported here: the metrics module is only needed on these rare paths, and cold
     # import is measured against `import boto3` (bench/bench_lambda.py).
     from aws_lambda_powertools import single_metric
     from aws_lambda_powertools.metrics import MetricUnit
 
     with single_metric(
-        name="DailyQuotaHeld", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+        name=name, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
     ) as metric:
         metric.add_dimension(name="service", value=logger.service)
-    return _requeue(record, email, MAX_DELAY_SECONDS, {QUOTA_HELD_SINCE: f"{since:.0f}"}, None)
 
 
 def _requeue(

@@ -200,7 +200,7 @@ class TestDailyQuota:
     QUOTA = ("Throttling", 400, "Daily message quota exceeded.")
 
     def test_a_daily_quota_error_holds_the_message_on_the_queue_and_reports_it(
-        self, moto_aws, lambda_poll, lambda_faults, lambda_module
+        self, moto_aws, lambda_poll, lambda_faults, lambda_module, stack_recordings
     ):
         moto_aws.send(message("q-1"))
         lambda_faults["Subject q-1"] = [self.QUOTA]
@@ -229,6 +229,15 @@ class TestDailyQuota:
         [emf] = [json.loads(line) for line in metrics.getvalue().splitlines() if "_aws" in line]
         assert emf["DailyQuotaHeld"] == [1.0] or emf["DailyQuotaHeld"] == 1.0
         assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "serverless-mail"
+        # the namespace, name and dimension the planned alarm watches
+        alarm = planned_alarm(stack_recordings["prod"], "daily-quota-held")
+        [spec] = emf["_aws"]["CloudWatchMetrics"]
+        assert (spec["Namespace"], [m["Name"] for m in spec["Metrics"]]) == (
+            alarm["namespace"],
+            [alarm["metricName"]],
+        )
+        assert spec["Dimensions"] == [sorted(alarm["dimensions"])]
+        assert emf["service"] == lambda_module.logger.service
 
     def test_a_message_held_longer_than_a_day_goes_to_the_dlq_with_its_reason(
         self, moto_aws, lambda_poll, lambda_faults
@@ -529,6 +538,52 @@ def test_permanent_ses_errors_are_dead_lettered_at_once(
 
     assert len(rounds) == 1
     assert [c for c, _ in reasons(moto_aws.dead_letters()).values()] == [error_class]
+
+
+def emf_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if '"_aws"' in line]
+
+
+def planned_alarm(recording: Any, key: str) -> dict[str, Any]:
+    return recording.named(f"mail-alarms-{key}").inputs
+
+
+@pytest.mark.parametrize(
+    ("code", "paused"),
+    [
+        ("SendingPausedException", True),
+        ("AccountSuspendedException", True),
+        ("MessageRejected", False),
+        ("MailFromDomainNotVerifiedException", False),
+    ],
+)
+def test_a_send_refused_for_a_sending_pause_is_counted_for_the_planned_alarm(
+    moto_aws, lambda_poll, lambda_faults, moto_env, stack_recordings, code, paused
+):
+    # GIVEN SES refuses the send with `code`
+    moto_aws.send(message("sp-1"))
+    lambda_faults["Subject sp-1"] = [(code, 400)]
+    metrics = io.StringIO()
+    # WHEN the handler takes it
+    with redirect_stdout(metrics):
+        rounds = lambda_poll()
+    # THEN it is dead-lettered with that class, at once
+    assert len(rounds) == 1
+    assert [c for c, _ in reasons(moto_aws.dead_letters()).values()] == [code]
+    emf = [e for e in emf_lines(metrics.getvalue()) if "SendingPaused" in e]
+    if not paused:
+        assert emf == []
+        return
+    # AND a pause is one SendingPaused in the namespace and dimension the planned alarm
+    # watches, the dimension's value being the function's POWERTOOLS_SERVICE_NAME
+    [metric] = emf
+    alarm = planned_alarm(stack_recordings["prod"], "sending-paused")
+    [spec] = metric["_aws"]["CloudWatchMetrics"]
+    assert spec["Namespace"] == alarm["namespace"]
+    assert [m["Name"] for m in spec["Metrics"]] == [alarm["metricName"]] == ["SendingPaused"]
+    assert spec["Dimensions"] == [sorted(alarm["dimensions"])]
+    assert metric["service"] == moto_env["POWERTOOLS_SERVICE_NAME"]
+    assert metric["SendingPaused"] in (1.0, [1.0])
 
 
 INVALID = {
