@@ -873,7 +873,13 @@ class Sandbox:
         if not self.event_routes:
             return
         sqs = self.moto.client("sqs")
-        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        # To the millisecond, as SES stamps events: the tags forwarded below carry the
+        # senders' `queued_at` (epoch ms), and the history orders its `queued` item by it.
+        stamp = time.time()
+        now = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp))
+            + f".{int(stamp * 1000) % 1000:03d}Z"
+        )
         recipients = [*sent["to"], *sent["cc"], *sent["bcc"]]
         mail = {
             "timestamp": now,

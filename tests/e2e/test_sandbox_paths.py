@@ -92,21 +92,26 @@ def test_good_mail_is_sent_exactly_once_on_both_paths(sandbox: Running) -> None:
         aws_secret_access_key=sandbox.env["AWS_SECRET_ACCESS_KEY"],
     )
 
-    def history(message_id: str) -> dict[str, str]:
+    def history(message_id: str) -> dict[str, dict[str, str]]:
         items = dynamodb.query(
             TableName=sandbox.env["EMAIL_HISTORY_TABLE"],
             KeyConditionExpression="id = :id",
             ExpressionAttributeValues={":id": {"S": message_id}},
         )["Items"]
-        return {i["sk"]["S"]: i.get("kind", i.get("status", {})).get("S", "") for i in items}
+        return {i["sk"]["S"]: {k: v["S"] for k, v in i.items() if "S" in v} for i in items}
 
+    # and each path tagged the send with its queue's enqueue time, recorded as the
+    # message's `queued` item, no later than SES's SEND
     for message_id in (worker["id"], lambda_["id"]):
-        sandbox.wait_for(f"the history of {message_id}", lambda m=message_id: len(history(m)) == 3)
-        kinds = history(message_id)
-        assert sorted(k for sk, k in kinds.items() if sk.startswith("event#")) == [
-            "delivered",
-            "sent",
-        ]
+        sandbox.wait_for(f"the history of {message_id}", lambda m=message_id: len(history(m)) == 4)
+        items = history(message_id)
+        timeline = {item["kind"]: item for sk, item in items.items() if sk.startswith("event#")}
+        assert sorted(timeline) == ["delivered", "queued", "sent"]
+        queued, sent = timeline["queued"], timeline["sent"]
+        assert queued["sk"] == f"event#{queued['timestamp']}#queued"
+        assert queued["event_type"] == "QUEUED"
+        assert queued["timestamp"] <= sent["timestamp"]
+        assert items["status"]["status"] == "delivered"
     viewed = {m["message_id"]: m for m in state["sent"]}
     assert viewed[worker["id"]]["tags"]["kind"] == "welcome"
     assert viewed[worker["id"]]["html"] == worker["html"]
