@@ -5,8 +5,37 @@ import { build } from "esbuild";
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { usesFormat, withoutProse } from "./schema-bundle.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+const schemaProse = {
+  name: "schema-without-prose",
+  setup(build) {
+    build.onLoad({ filter: /message\.schema\.json$/ }, async (args) => {
+      const schema = JSON.parse(await readFile(args.path, "utf8"));
+      if (usesFormat(schema)) {
+        throw new Error("message.schema.json uses `format`, which the Worker's bundle does not check (see formatStub)");
+      }
+      return { contents: JSON.stringify(withoutProse(schema)), loader: "json" };
+    });
+  },
+};
+
+// @cfworker/json-schema's format checkers (dates, URIs, e-mail, ... : 6 KB) serve the
+// `format` keyword, which the message schema does not use (the build fails if it ever
+// does, above: the Lambda's validator would have to check it too). Without them
+// `format` is an annotation, JSON Schema 2020-12's default.
+const formatStub = {
+  name: "json-schema-format-stub",
+  setup(build) {
+    build.onResolve({ filter: /^\.\/format\.js$/ }, (args) =>
+      args.importer.includes("@cfworker/json-schema") ? { path: "format", namespace: "stub" } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: "stub" }, () => ({ contents: "export const format = {};", loader: "js" }));
+  },
+};
+
 const outfile = resolve(root, "dist/worker.js");
 const check = process.argv.includes("--check");
 
@@ -24,6 +53,7 @@ const result = await build({
   minify: true,
   legalComments: "none",
   charset: "utf8",
+  plugins: [schemaProse, formatStub],
   write: false,
   logLevel: "warning",
 });
