@@ -10,6 +10,7 @@ consumers; an SES fault-injecting proxy both paths send through; and a mail view
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -477,7 +478,9 @@ class LambdaRuntime:
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """Received SQS messages as the Lambda event the SQS event source sends."""
+    """Received SQS messages (``ReceiveMessage`` with every attribute) as the Lambda
+    event the SQS event source sends: message attributes in its camelCase shape, binary
+    values base64-encoded (Lambda Developer Guide, "Using Lambda with Amazon SQS")."""
     return {
         "Records": [
             {
@@ -485,7 +488,10 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
                 "receiptHandle": m["ReceiptHandle"],
                 "body": m["Body"],
                 "attributes": m.get("Attributes", {}),
-                "messageAttributes": m.get("MessageAttributes", {}),
+                "messageAttributes": {
+                    name: lambda_message_attribute(value)
+                    for name, value in (m.get("MessageAttributes") or {}).items()
+                },
                 "md5OfBody": m.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
@@ -494,6 +500,20 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> di
             for m in messages
         ]
     }
+
+
+def lambda_message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """One ``ReceiveMessage`` attribute as a Lambda SQS record carries it."""
+    out: dict[str, Any] = {
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        out["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        out["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return out
 
 
 class EventSourceMapping:

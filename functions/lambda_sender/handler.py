@@ -31,6 +31,7 @@ out of the idempotency payload: a producer's retry of the same id is still a dup
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import re
@@ -333,6 +334,22 @@ def _attribute(record: SQSRecord, name: str) -> str | None:
     return value.get("stringValue") if isinstance(value, dict) else None
 
 
+def _copied_attributes(record: SQSRecord) -> dict[str, dict[str, Any]]:
+    """The record's message attributes as SendMessage takes them, String, Number and
+    Binary alike (read as plain JSON, for the reason in :func:`_attribute`)."""
+    copied: dict[str, dict[str, Any]] = {}
+    for name, value in (record.get("messageAttributes") or {}).items():
+        if not isinstance(value, dict) or not value.get("dataType"):
+            continue
+        if value.get("stringValue") is not None:
+            copied[name] = {"DataType": value["dataType"], "StringValue": value["stringValue"]}
+        elif value.get("binaryValue") is not None:
+            # The event carries binary values base64-encoded; boto3 takes bytes.
+            binary = base64.b64decode(value["binaryValue"])
+            copied[name] = {"DataType": value["dataType"], "BinaryValue": binary}
+    return copied
+
+
 def _queued_at(record: SQSRecord) -> int | None:
     """When the message first entered the queue, in epoch milliseconds.
 
@@ -428,11 +445,7 @@ def _requeue(
         # Without the queue's URL (an environment the component did not plan), fall
         # back to SQS redelivery.
         raise TransientSendError("Deferred", "EMAIL_QUEUE_URL is not set")
-    attributes = {
-        name: {"DataType": value.data_type, "StringValue": value.string_value}
-        for name, value in record.message_attributes.items()
-        if value.string_value is not None
-    }
+    attributes = _copied_attributes(record)
     for name, value in hops.items():
         attributes[name] = {"DataType": "Number", "StringValue": value}
     queued_at = _queued_at(record)

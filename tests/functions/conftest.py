@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
+from serverless_mail.sandbox import sqs_event as sandbox_sqs_event
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTIONS = REPO / "functions"
@@ -179,30 +180,7 @@ def sqs_event() -> Callable[[list[dict[str, Any]], str], dict[str, Any]]:
     """Builds the Lambda SQS event from messages returned by `receive_message`."""
 
     def build(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-        return {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {
-                        name: {
-                            "stringValue": value.get("StringValue"),
-                            "dataType": value["DataType"],
-                            "stringListValues": [],
-                            "binaryListValues": [],
-                        }
-                        for name, value in m.get("MessageAttributes", {}).items()
-                    },
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": queue_arn,
-                    "awsRegion": REGION,
-                }
-                for m in messages
-            ]
-        }
+        return sandbox_sqs_event(messages, queue_arn, REGION)
 
     return build
 

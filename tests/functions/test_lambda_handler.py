@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import subprocess
@@ -177,6 +178,37 @@ class TestThrottling:
         assert copy["messageAttributes"]["throttle_hops"]["stringValue"] == "1"
         assert copy["attributes"]["ApproximateReceiveCount"] == "1"
         assert sorted(m["subject"] for m in moto_aws.sent_mail()) == ["Subject t-1", "Subject t-2"]
+        assert moto_aws.dead_letters() == []
+
+    def test_the_deferred_copy_keeps_the_producers_attributes_of_every_type(
+        self, moto_aws, lambda_poll, lambda_faults
+    ):
+        # GIVEN a producer's message with a String, a Number and a Binary attribute
+        moto_aws.sqs.send_message(
+            QueueUrl=moto_aws.queue_url,
+            MessageBody=json.dumps(message("t-attr")),
+            MessageAttributes={
+                "tenant": {"DataType": "String", "StringValue": "acme"},
+                "priority": {"DataType": "Number.int", "StringValue": "5"},
+                "trace": {"DataType": "Binary", "BinaryValue": b"\x00\xfftrace"},
+            },
+        )
+        lambda_faults["Subject t-attr"] = [("TooManyRequestsException", 429)]
+        # WHEN SES throttles it once
+        rounds = lambda_poll()
+        # THEN the copy carries all three, unchanged, beside the hop count, and is sent
+        assert [r.failures for r in rounds] == [[]] * len(rounds) and len(rounds) == 2
+        [copy] = rounds[1].response_records
+        attributes = copy["messageAttributes"]
+        assert attributes["tenant"]["stringValue"] == "acme"
+        assert (attributes["priority"]["dataType"], attributes["priority"]["stringValue"]) == (
+            "Number.int",
+            "5",
+        )
+        assert attributes["trace"]["dataType"] == "Binary"
+        assert base64.b64decode(attributes["trace"]["binaryValue"]) == b"\x00\xfftrace"
+        assert attributes["throttle_hops"]["stringValue"] == "1"
+        assert [m["subject"] for m in moto_aws.sent_mail()] == ["Subject t-attr"]
         assert moto_aws.dead_letters() == []
 
     def test_throttled_past_the_hop_limit_ends_in_the_dlq_with_its_reason(
