@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import json
 import os
 import queue
@@ -477,6 +478,113 @@ class LambdaRuntime:
         _stop_process(self.proc, grace=5)
 
 
+SIMULATOR_DOMAIN = "simulator.amazonses.com"
+"""SES's mailbox simulator (SES Developer Guide, "Using the mailbox simulator"): the
+sandbox answers its addresses the way SES does, so bounces and complaints can be tried
+locally; any other address is delivered."""
+
+
+def simulated_events(sent: dict[str, Any], now: str) -> list[tuple[str, dict[str, Any]]]:
+    """The SES events (type, event JSON) one accepted send produces: SEND, then per
+    recipient what the mailbox simulator would do: ``bounce@`` a permanent bounce,
+    ``suppressionlist@`` a bounce for the account's suppression list, ``complaint@`` a
+    delivery and then a complaint, anything else a delivery. ``+label`` is allowed."""
+    recipients = [*sent["to"], *sent["cc"], *sent["bcc"]]
+    mail = {
+        "timestamp": now,
+        "source": sent["from"],
+        "sendingAccountId": "123456789012",
+        "messageId": sent["ses_message_id"],
+        "destination": recipients,
+        "headersTruncated": False,
+        "headers": [],
+        "commonHeaders": {"from": [sent["from"]], "to": sent["to"], "subject": sent["subject"]},
+        "tags": {
+            **{k: [v] for k, v in sent["tags"].items()},
+            "ses:configuration-set": [sent.get("configuration_set") or ""],
+        },
+    }
+    by_kind: dict[str, list[str]] = {"bounce": [], "suppressionlist": [], "complaint": []}
+    delivered: list[str] = []
+    for recipient in recipients:
+        address = email.utils.parseaddr(recipient)[1].lower()
+        local, _, domain = address.partition("@")
+        kind = local.split("+", 1)[0]
+        if domain == SIMULATOR_DOMAIN and kind in ("bounce", "suppressionlist"):
+            by_kind[kind].append(address)
+            continue
+        delivered.append(address)
+        if domain == SIMULATOR_DOMAIN and kind == "complaint":
+            by_kind["complaint"].append(address)
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("SEND", {"eventType": "Send", "mail": mail, "send": {}})
+    ]
+    if delivered:
+        events.append(
+            (
+                "DELIVERY",
+                {
+                    "eventType": "Delivery",
+                    "mail": mail,
+                    "delivery": {
+                        "timestamp": now,
+                        "processingTimeMillis": 1,
+                        "recipients": delivered,
+                        "smtpResponse": "250 2.0.0 OK (serverless-mail sandbox)",
+                        "reportingMTA": "sandbox.local",
+                    },
+                },
+            )
+        )
+    for kind, subtype, diagnostic in (
+        ("bounce", "General", "smtp; 550 5.1.1 user unknown"),
+        ("suppressionlist", "OnAccountSuppressionList", "Amazon SES did not send the message"),
+    ):
+        if by_kind[kind]:
+            events.append(
+                (
+                    "BOUNCE",
+                    {
+                        "eventType": "Bounce",
+                        "mail": mail,
+                        "bounce": {
+                            "bounceType": "Permanent",
+                            "bounceSubType": subtype,
+                            "bouncedRecipients": [
+                                {
+                                    "emailAddress": a,
+                                    "action": "failed",
+                                    "status": "5.1.1",
+                                    "diagnosticCode": diagnostic,
+                                }
+                                for a in by_kind[kind]
+                            ],
+                            "timestamp": now,
+                            "feedbackId": f"sandbox-{kind}-{sent['ses_message_id']}",
+                            "reportingMTA": "dns; sandbox.local",
+                        },
+                    },
+                )
+            )
+    if by_kind["complaint"]:
+        events.append(
+            (
+                "COMPLAINT",
+                {
+                    "eventType": "Complaint",
+                    "mail": mail,
+                    "complaint": {
+                        "complainedRecipients": [{"emailAddress": a} for a in by_kind["complaint"]],
+                        "timestamp": now,
+                        "feedbackId": f"sandbox-complaint-{sent['ses_message_id']}",
+                        "complaintFeedbackType": "abuse",
+                    },
+                },
+            )
+        )
+    return events
+
+
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """Received SQS messages (``ReceiveMessage`` with every attribute) as the Lambda
     event the SQS event source sends: message attributes in its camelCase shape, binary
@@ -861,9 +969,11 @@ class Sandbox:
     def _event_routes(self) -> dict[str, list[tuple[str, bool]]]:
         """Planned SES event type → the local queues its SNS topic delivers to (raw or not).
 
-        moto's SES publishes no events, so the sandbox synthesises the two every sent
-        message has (SEND, DELIVERY) along the planned route: configuration set event
-        destination → SNS topic → SQS subscription → events queue.
+        moto's SES publishes no events, so the sandbox synthesises what SES would
+        publish for each sent message (SEND, then DELIVERY, or BOUNCE and COMPLAINT for
+        the mailbox simulator's addresses: :func:`simulated_events`) along the planned
+        route: configuration set event destination → SNS topic → SQS subscription →
+        events queue.
         """
         routes: dict[str, list[tuple[str, bool]]] = {}
         subscriptions = self.plan.of_type("aws:sns/topicSubscription:TopicSubscription")
@@ -900,36 +1010,8 @@ class Sandbox:
             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp))
             + f".{int(stamp * 1000) % 1000:03d}Z"
         )
-        recipients = [*sent["to"], *sent["cc"], *sent["bcc"]]
-        mail = {
-            "timestamp": now,
-            "source": sent["from"],
-            "sendingAccountId": "123456789012",
-            "messageId": sent["ses_message_id"],
-            "destination": recipients,
-            "headersTruncated": False,
-            "headers": [],
-            "commonHeaders": {"from": [sent["from"]], "to": sent["to"], "subject": sent["subject"]},
-            "tags": {
-                **{k: [v] for k, v in sent["tags"].items()},
-                "ses:configuration-set": [sent.get("configuration_set") or ""],
-            },
-        }
-        events = {
-            "SEND": {"eventType": "Send", "mail": mail, "send": {}},
-            "DELIVERY": {
-                "eventType": "Delivery",
-                "mail": mail,
-                "delivery": {
-                    "timestamp": now,
-                    "processingTimeMillis": 1,
-                    "recipients": recipients,
-                    "smtpResponse": "250 2.0.0 OK (serverless-mail sandbox)",
-                    "reportingMTA": "sandbox.local",
-                },
-            },
-        }
-        for kind, event in events.items():
+        events = simulated_events(sent, now)
+        for kind, event in events:
             for url, raw in self.event_routes.get(kind, []):
                 body = json.dumps(event)
                 if not raw:

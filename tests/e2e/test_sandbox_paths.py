@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import boto3
 import pytest
@@ -26,6 +27,23 @@ def _nothing_in_flight(sandbox: Running) -> bool:
     return all(q["in_flight"] == 0 for q in queues.values()) and all(
         q["visible"] == 0 for name, q in queues.items() if "dlq" not in name
     )
+
+
+def _history(sandbox: Running, message_id: str) -> dict[str, dict[str, Any]]:
+    """A message's items in the planned history table, by range key (strings kept)."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=sandbox.env["AWS_ENDPOINT_URL_SQS"],
+        region_name=sandbox.env["AWS_REGION"],
+        aws_access_key_id=sandbox.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=sandbox.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    items = dynamodb.query(
+        TableName=sandbox.env["EMAIL_HISTORY_TABLE"],
+        KeyConditionExpression="id = :id",
+        ExpressionAttributeValues={":id": {"S": message_id}},
+    )["Items"]
+    return {i["sk"]["S"]: {k: v["S"] for k, v in i.items() if "S" in v} for i in items}
 
 
 def test_the_printed_variables_point_at_the_sandbox(sandbox: Running) -> None:
@@ -82,23 +100,11 @@ def test_good_mail_is_sent_exactly_once_on_both_paths(sandbox: Running) -> None:
     state = sandbox.state()
     assert state["status"][worker["id"]] == "sent"
     assert state["status"][lambda_["id"]] == "sent"
+
     # and the events path recorded both in the planned history table: SEND and DELIVERY
     # events synthesised for what SES accepted, through the events queue and Lambda
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=sandbox.env["AWS_ENDPOINT_URL_SQS"],
-        region_name=sandbox.env["AWS_REGION"],
-        aws_access_key_id=sandbox.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=sandbox.env["AWS_SECRET_ACCESS_KEY"],
-    )
-
     def history(message_id: str) -> dict[str, dict[str, str]]:
-        items = dynamodb.query(
-            TableName=sandbox.env["EMAIL_HISTORY_TABLE"],
-            KeyConditionExpression="id = :id",
-            ExpressionAttributeValues={":id": {"S": message_id}},
-        )["Items"]
-        return {i["sk"]["S"]: {k: v["S"] for k, v in i.items() if "S" in v} for i in items}
+        return _history(sandbox, message_id)
 
     # and each path tagged the send with its queue's enqueue time, recorded as the
     # message's `queued` item, no later than SES's SEND
@@ -116,6 +122,46 @@ def test_good_mail_is_sent_exactly_once_on_both_paths(sandbox: Running) -> None:
     assert viewed[worker["id"]]["tags"]["kind"] == "welcome"
     assert viewed[worker["id"]]["html"] == worker["html"]
     assert viewed[lambda_["id"]]["text"] == "Hi Bob"
+
+
+def test_the_mailbox_simulator_bounces_and_complains_into_the_history(
+    sandbox: Running,
+) -> None:
+    # GIVEN a message to SES's bounce address through the Worker, and one to its
+    # complaint address through SQS
+    run = uuid.uuid4().hex[:8]
+    bounce = {
+        "id": f"bounce-{run}",
+        "to": "bounce@simulator.amazonses.com",
+        "subject": f"bounce {run}",
+        "text": "x",
+    }
+    complaint = {
+        "id": f"complaint-{run}",
+        "to": "complaint@simulator.amazonses.com",
+        "subject": f"complaint {run}",
+        "text": "x",
+    }
+    status, body = sandbox.post_worker("/send", bounce)
+    assert status in (200, 202), body
+    sandbox.enqueue(complaint)
+    # THEN each ends with SES's verdict as its status, with the details kept
+    for message, final in ((bounce, "bounced"), (complaint, "complained")):
+        sandbox.wait_for(
+            f"{message['id']} to be {final}",
+            lambda m=message, f=final: (
+                _history(sandbox, m["id"]).get("status", {}).get("status") == f
+            ),
+        )
+    kinds = {
+        m["id"]: sorted(i["kind"] for sk, i in _history(sandbox, m["id"]).items() if sk != "status")
+        for m in (bounce, complaint)
+    }
+    assert kinds == {
+        bounce["id"]: ["bounced", "queued", "sent"],
+        complaint["id"]: ["complained", "delivered", "queued", "sent"],
+    }
+    assert _history(sandbox, bounce["id"])["status"]["status_event_type"] == "BOUNCE"
 
 
 def test_hostile_mail_is_refused_or_dead_lettered_with_a_reason(sandbox: Running) -> None:
