@@ -492,7 +492,8 @@ class EmailEvents(pulumi.ComponentResource):
             self,
             self._name,
             self._function_name,
-            QueueFunctionSpec(
+            QueueFunctionSpec.of(
+                args,
                 package="events",
                 handler=EVENTS_HANDLER,
                 description="serverless-mail: SES events to the message history and webhooks",
@@ -500,14 +501,7 @@ class EmailEvents(pulumi.ComponentResource):
                     f"Execution role of the {self._function_name} SES events processor"
                 ),
                 environment=environment,
-                region=args.region,
-                architecture=args.architecture,
-                timeout_seconds=args.timeout_seconds,
-                memory_mb=args.memory_mb,
-                log_retention_days=args.log_retention_days,
                 queue_arn=self.queue.arn,
-                batch_size=args.batch_size,
-                maximum_concurrency=args.maximum_concurrency,
             ),
             grants,
         )

@@ -67,6 +67,24 @@ class QueueFunctionSpec:
     batching_window_seconds: int | None = None
     reserved_concurrency: int | None = None
 
+    @classmethod
+    def of(cls, settings: Any, **fields: Any) -> QueueFunctionSpec:
+        """A spec taking :data:`SHARED_SETTINGS` from ``settings`` (a component's
+        Args, which name them alike) and the rest from ``fields``."""
+        return cls(**{name: getattr(settings, name) for name in SHARED_SETTINGS}, **fields)
+
+
+SHARED_SETTINGS = (
+    "region",
+    "architecture",
+    "timeout_seconds",
+    "memory_mb",
+    "log_retention_days",
+    "batch_size",
+    "maximum_concurrency",
+)
+"""The spec's fields both components' Args carry under the same names."""
+
 
 @dataclass(frozen=True)
 class QueueFunction:
