@@ -17,6 +17,7 @@ WORKER = ROOT / "functions" / "worker"
 SCHEMA = ROOT / "functions" / "schema" / "message.schema.json"
 PROSE = {"description", "title", "$comment", "x-mailbox"}
 
+
 def node(script: str, value: Any) -> Any:
     """Run ``script`` with the helpers imported and ``value`` as ``input``."""
     program = (
